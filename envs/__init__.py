@@ -1,0 +1,13 @@
+"""Built-in environment families. Registration is by entry-point string, so importing
+agentgym does not import any environment's dependencies."""
+
+from agentgym.registry import register
+
+register(
+    "agentgym/TextWorld-v0",
+    entry_point="agentgym.envs.textworld.env:TextWorldEnv",
+    kwargs={"family": "simple", "split": "train"},
+    max_episode_steps=50,
+    description="TextWorld games generated offline from seeds (families: simple, "
+                "custom, cooking, treasure_hunter)",
+)
