@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gymnasium
-from gymnasium.envs.registration import WrapperSpec
+from gymnasium.envs.registration import WrapperSpec, load_env_creator
 
-from agentgym.errors import UnknownEnvError
+from agentgym.errors import AgentGymError, UnknownEnvError
 
 _GUARD_ENTRY = "agentgym.contract:EpisodeGuard"
 
@@ -95,12 +96,32 @@ def make(id: str, *, max_episode_steps: int | None = None, **kwargs: Any) -> gym
     """
     if id not in gymnasium.registry:
         raise UnknownEnvError(_unknown_message(id))
-    if max_episode_steps is None:
-        return gymnasium.make(id, **kwargs)
-    if id not in _registered:  # a plain Gymnasium environment
-        return gymnasium.make(id, max_episode_steps=max_episode_steps, **kwargs)
-    spec = copy.deepcopy(gymnasium.registry[id])
-    guard = spec.additional_wrappers[0]
-    spec.additional_wrappers = (WrapperSpec(
-        guard.name, guard.entry_point, dict(guard.kwargs, max_episode_steps=max_episode_steps)),)
-    return gymnasium.make(spec, **kwargs)
+    spec = gymnasium.registry[id]
+    if max_episode_steps is not None:
+        if id in _registered:
+            spec = copy.deepcopy(spec)
+            guard = spec.additional_wrappers[0]
+            spec.additional_wrappers = (WrapperSpec(
+                guard.name, guard.entry_point,
+                dict(guard.kwargs, max_episode_steps=max_episode_steps)),)
+        else:  # a plain Gymnasium environment
+            kwargs["max_episode_steps"] = max_episode_steps
+    try:
+        return gymnasium.make(spec, **kwargs)
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        raise AgentGymError(f"{id} does not take option {_bad_keyword(e)}. "
+                            f"Its options: {_options(spec.entry_point)}") from None
+
+
+def _bad_keyword(e: TypeError) -> str:
+    text = str(e)
+    start = text.find("argument '")
+    return text[start + 10:text.find("'", start + 10)] if start >= 0 else text
+
+
+def _options(entry_point) -> str:
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    params = [p for p in inspect.signature(creator).parameters if p not in ("self", "kwargs")]
+    return ", ".join(params) or "none"

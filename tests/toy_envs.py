@@ -1,0 +1,67 @@
+"""Small environments defined in the tests: one that keeps the contract, some that don't."""
+
+import random
+
+import gymnasium
+
+from agentgym import TextSpace
+
+
+class GuessEnv(gymnasium.Env):
+    """Guess the hidden number between 1 and 5; the seed picks the number."""
+
+    def __init__(self, high: int = 5):
+        self.high = high
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
+
+    def _info(self, valid=True):
+        return {"task_id": f"guess-{self.target}", "won": self.won, "action_valid": valid,
+                "anchor": f"tries={sorted(self.tried)}",
+                "admissible_actions": [f"guess {i}" for i in range(1, self.high + 1)]}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = int(self.np_random.integers(1, self.high + 1))
+        self.won, self.tried = False, set()
+        return f"Guess a number from 1 to {self.high}.", self._info()
+
+    def step(self, action):
+        if action not in self._info()["admissible_actions"]:
+            return "Say 'guess N'.", 0.0, False, False, self._info(valid=False)
+        n = int(action.split()[1])
+        self.tried.add(n)
+        self.won = n == self.target
+        obs = "Right!" if self.won else ("Higher." if n < self.target else "Lower.")
+        return obs, float(self.won), self.won, False, self._info()
+
+    def walkthrough(self):
+        return [f"guess {self.target}"]
+
+
+class UnseededEnv(GuessEnv):
+    """Broken: ignores the seed, so a group would not share its task."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=None)
+        self.target = random.randint(1, 1000)
+        info["task_id"] = f"guess-{self.target}"
+        return f"Guess a number ({self.target}).", info
+
+
+class NoAnchorEnv(GuessEnv):
+    """Broken: info lacks the anchor."""
+
+    def _info(self, valid=True):
+        info = super()._info(valid)
+        del info["anchor"]
+        return info
+
+
+class CrashOnControlCharsEnv(GuessEnv):
+    """Broken when used without the guard: chokes on odd input."""
+
+    def step(self, action):
+        if any(ord(c) < 32 for c in action) or not action:
+            raise ValueError("unexpected input")
+        return super().step(action)
