@@ -1,0 +1,214 @@
+"""Training configuration: YAML recipes validated against these dataclasses.
+
+``load_config("configs/quickstart.yaml", ["trainer.lr=1e-5"])`` reads the file, applies
+``key=value`` overrides and checks every key and type. A misspelt key fails at start-up
+with its full path and the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from agentgym.errors import ConfigError
+
+
+@dataclass
+class EnvConfig:
+    id: str = "agentgym/TextWorld-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)        # environment options
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)   # merged over kwargs for eval
+    max_episode_steps: Optional[int] = None                     # None: the registered limit
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelConfig:
+    name: str = "smollm2-135m"          # smollm2-135m | tiny-smollm2 | HF id | local path
+    dtype: str = "float32"              # float32 on CPU; bfloat16 on GPU
+    device: str = "cpu"
+    lora: Optional[LoraConfig] = None
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class RolloutConfig:
+    backend: str = "hf"                 # hf | openai (evaluation only)
+    base_url: Optional[str] = None      # for backend=openai
+    tasks_per_iteration: int = 4        # B distinct tasks (seeds) per iteration
+    group_size: int = 4                 # G episodes per task, same seed
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    history_length: int = 2             # past (observation, action) pairs in the prompt
+    think: bool = True                  # ask for <think>...</think> before <action>
+    env_workers: int = 4                # threads stepping environments in parallel
+    step_timeout_s: float = 60.0        # an environment step slower than this ends the episode
+    max_context: Optional[int] = None   # None: the model's own limit
+
+
+@dataclass
+class RewardConfig:
+    invalid_action_penalty: float = 0.1  # subtracted from a step's reward when its action is invalid
+
+
+@dataclass
+class AdvantageConfig:
+    episode: str = "grpo"               # grpo | rloo
+    normalize: str = "std"              # std | none  (grpo only)
+
+
+@dataclass
+class LossConfig:
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    dual_clip: Optional[float] = 3.0
+    kl_coef: float = 0.0                # > 0 loads a frozen reference model (low_var_kl)
+    entropy_coef: float = 0.0           # entropy bonus
+
+
+@dataclass
+class AlgorithmConfig:
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class TrainerConfig:
+    iterations: int = 10
+    lr: float = 1.0e-6
+    weight_decay: float = 0.0
+    warmup_iterations: int = 0
+    lr_schedule: str = "cosine"         # cosine | constant
+    max_grad_norm: float = 1.0
+    micro_batch: int = 8                # samples per forward/backward
+    samples: str = "per_step"           # per_step | trajectory
+    checkpoint_every: int = 10
+    eval_every: int = 0                 # 0: evaluate only at the end (when eval.tasks > 0)
+    seed: int = 0
+
+
+@dataclass
+class EvalConfig:
+    tasks: int = 0                      # eval tasks (seeds) per evaluation; 0 disables
+    group_size: int = 1
+    temperature: float = 0.0            # 0 = greedy
+
+
+@dataclass
+class LoggingConfig:
+    run_dir: str = "runs/run"
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: Optional[str] = None
+
+
+@dataclass
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+CHOICES = {
+    "rollout.backend": ("hf", "openai"),
+    "algorithm.advantage.episode": ("grpo", "rloo"),
+    "algorithm.advantage.normalize": ("std", "none"),
+    "trainer.lr_schedule": ("cosine", "constant"),
+    "trainer.samples": ("per_step", "trajectory"),
+    "model.dtype": ("float32", "bfloat16", "float16"),
+}
+
+
+def _check_keys(user: Any, schema: type, path: str) -> None:
+    """Unknown keys anywhere in ``user``, reported with the closest valid key."""
+    if not isinstance(user, dict):
+        return
+    hints = typing.get_type_hints(schema)
+    for key, value in user.items():
+        full = f"{path}{key}"
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=1, cutoff=0.5)
+            hint = f" Did you mean '{path}{close[0]}'?" if close else \
+                f" Valid keys here: {', '.join(hints)}."
+            raise ConfigError(f"unknown config key '{full}'.{hint}")
+        sub = _dataclass_in(hints[key])
+        if sub is not None:
+            _check_keys(value, sub, full + ".")
+
+
+def _dataclass_in(annotation: Any) -> type | None:
+    """The dataclass in ``X`` or ``Optional[X]``, if any."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def _check_choices(cfg: Config) -> None:
+    for path, allowed in CHOICES.items():
+        value: Any = cfg
+        for part in path.split("."):
+            value = getattr(value, part)
+        if value not in allowed:
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe, apply ``key=value`` overrides, validate, return a Config."""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} not found")
+        try:
+            user = OmegaConf.load(path)
+        except Exception as e:  # noqa: BLE001 - yaml errors come in many types
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    else:
+        user = OmegaConf.create({})
+    try:
+        user = OmegaConf.merge(user, OmegaConf.from_dotlist(list(overrides or [])))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"bad override: {e}") from None
+    return config_from_dict(OmegaConf.to_container(user, resolve=True))
+
+
+def config_from_dict(data: dict) -> Config:
+    _check_keys(data, Config, "")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), data)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "config"
+        message = str(e).split("\n")[0]
+        raise ConfigError(f"{key}: {message}") from None
+    assert isinstance(cfg, Config)
+    _check_choices(cfg)
+    return cfg
+
+
+def to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
