@@ -56,6 +56,53 @@ def cmd_play(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from agentgym.trainer import train
+
+    if (args.config is None) == (args.resume is None):
+        raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
+    overrides = list(args.overrides)
+    config = args.config
+    if config is not None and "=" in config:  # `agentgym train --resume DIR key=value`
+        overrides.insert(0, config)
+        config = None
+    train(config, overrides, resume_dir=args.resume)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from agentgym.config import load_config, to_yaml
+
+    cfg = load_config(args.config, args.overrides)
+    if args.print:
+        print(to_yaml(cfg))
+    Console().print(f"[green]{escape(args.config)} is valid[/]")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from agentgym.config import load_config
+    from agentgym.evaluate import evaluate
+
+    overrides = list(args.overrides)
+    if args.policy == "openai":
+        if not args.base_url:
+            raise AgentGymError("--policy openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+        overrides += ["rollout.backend=openai", f"rollout.base_url={args.base_url}"]
+        if args.checkpoint:
+            raise AgentGymError("--checkpoint loads local weights; it does not apply to --policy openai")
+    cfg = load_config(args.config, overrides)
+    evaluate(cfg, checkpoint=args.checkpoint, store_path=args.store)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from agentgym.policy.server import serve
+
+    serve(args.model, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentgym", description="Multi-turn RL for LLM agents on text environments.")
@@ -78,6 +125,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kwargs", nargs="*", metavar="key=value", help="environment options")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("train", help="train from a YAML config (or resume a run)")
+    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("validate", help="check a config without running it")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--print", action="store_true", help="print the full resolved config")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("eval", help="success rate over the eval split")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--checkpoint", help="a checkpoint directory, or a run directory (latest)")
+    p.add_argument("--policy", choices=["hf", "openai"], default="hf")
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--store", help="also write the episodes to this episodes.db")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="OpenAI-compatible chat server over a local model")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -56,6 +56,7 @@ class RolloutConfig:
     max_new_tokens: int = 128
     history_length: int = 2             # past (observation, action) pairs in the prompt
     think: bool = True                  # ask for <think>...</think> before <action>
+    prefill_action: bool = True         # think off: the reply starts with "<action>" (prompt side)
     env_workers: int = 4                # threads stepping environments in parallel
     step_timeout_s: float = 60.0        # an environment step slower than this ends the episode
     max_context: Optional[int] = None   # None: the model's own limit

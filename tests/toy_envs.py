@@ -65,3 +65,28 @@ class CrashOnControlCharsEnv(GuessEnv):
         if any(ord(c) < 32 for c in action) or not action:
             raise ValueError("unexpected input")
         return super().step(action)
+
+
+class CrashingEnv(GuessEnv):
+    """Raises on its second step (a buggy environment mid-episode)."""
+
+    def reset(self, *, seed=None, options=None):
+        self.steps = 0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == 2:
+            raise RuntimeError("the game engine fell over")
+        return super().step(action)
+
+
+class HangingEnv(GuessEnv):
+    """Blocks in step until released (a stuck environment); `release` frees it."""
+
+    import threading
+    release = threading.Event()
+
+    def step(self, action):
+        self.release.wait()
+        return super().step(action)

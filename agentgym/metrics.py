@@ -1,0 +1,197 @@
+"""Training metrics: one JSON line per iteration, learning-curve plots, optional TB/W&B.
+
+``RUN_DIR/metrics.jsonl`` is the record: ``{"iteration": i, "time": unix_s, **metrics}``
+per line, flushed as it is written, keys namespaced (``rollout/success_rate``,
+``loss/policy``, ``perf/tokens_per_s``). TensorBoard and Weights & Biases are mirrors,
+imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from agentgym.errors import AgentGymError
+
+METRICS_FILE = "metrics.jsonl"
+PLOT_FILE = "learning_curves.png"
+PLOT_KEYS = ("rollout/success_rate", "rollout/reward_mean", "rollout/episode_length",
+             "eval/success_rate", "loss/policy", "loss/kl", "actor/entropy",
+             "actor/grad_norm", "perf/tokens_per_s")
+MAX_PLOTS = 9
+
+# The summary line's fields, in order: (metric key, format of its part).
+SUMMARY_FIELDS = (
+    ("rollout/success_rate", "success {:.2f}"),
+    ("rollout/reward_mean", "reward {:.2f}"),
+    ("rollout/episode_length", "len {:.1f}"),
+    ("eval/success_rate", "eval {:.2f}"),
+    ("loss/policy", "loss {:.3f}"),
+    ("loss/kl", "kl {:.3f}"),
+    ("actor/entropy", "ent {:.2f}"),
+    ("perf/tokens_per_s", "{:.0f} tok/s"),
+    ("perf/iteration_s", "{:.0f} s"),
+)
+
+
+class MetricsLogger:
+    """Append metrics to ``RUN_DIR/metrics.jsonl``; mirror to TensorBoard/W&B if asked.
+
+    ``config`` (a JSON-able dict) is recorded by W&B as the run's config.
+    """
+
+    def __init__(self, run_dir: str | Path, tensorboard: bool = False, wandb: bool = False,
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / METRICS_FILE
+        self._tb = _tensorboard_writer(self.run_dir / "tensorboard") if tensorboard else None
+        self._wandb = _wandb_run(self.run_dir, wandb_project, config) if wandb else None
+        self._file = self.path.open("a", encoding="utf-8")
+        if self._file.tell() and not _ends_with_newline(self.path):
+            self._file.write("\n")  # a crash cut the last line: keep it off the next one
+
+    def log(self, iteration: int, metrics: dict[str, Any]) -> None:
+        """Record one iteration's metrics (numbers; numpy/torch scalars are converted)."""
+        values = {key: _plain(value) for key, value in metrics.items()}
+        record = {"iteration": iteration, "time": time.time(), **values}
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        numbers = {k: v for k, v in values.items() if isinstance(v, (int, float))}
+        if self._tb is not None:
+            for key, value in numbers.items():
+                self._tb.add_scalar(key, value, iteration)
+            self._tb.flush()
+        if self._wandb is not None:
+            self._wandb.log(numbers, step=iteration)
+
+    def plot(self) -> Path | None:
+        """Write ``RUN_DIR/learning_curves.png``; None when nothing has been logged."""
+        return plot_metrics(self.run_dir)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every record of ``RUN_DIR/metrics.jsonl`` in file order ([] if none yet).
+
+    A line that does not parse is one a crash cut short; it is skipped.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise AgentGymError(f"no run directory {run_dir}")
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return []
+    records = []
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "iteration" in record:
+                records.append(record)
+    return records
+
+
+def merge_iterations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per iteration, ascending: records of the same iteration (eval metrics
+    logged separately, iterations a resumed run repeated) merged, later values winning."""
+    merged: dict[int, dict[str, Any]] = {}
+    for record in records:
+        merged.setdefault(record["iteration"], {}).update(record)
+    return [merged[i] for i in sorted(merged)]
+
+
+def plot_metrics(run_dir: str | Path) -> Path | None:
+    """Plot the main curves of a run into ``RUN_DIR/learning_curves.png``.
+
+    Plots the keys of ``PLOT_KEYS`` that were logged, or else the first ``MAX_PLOTS``
+    numeric keys, one point per iteration (see :func:`merge_iterations`).
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global backend, thread-safe
+
+    records = merge_iterations(read_metrics(run_dir))
+    numeric = [k for k in dict.fromkeys(k for r in records for k in r)
+               if k not in ("iteration", "time")
+               and any(isinstance(r.get(k), (int, float)) for r in records)]
+    keys = [k for k in PLOT_KEYS if k in numeric] or numeric[:MAX_PLOTS]
+    if not keys:
+        return None
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
+    for n, key in enumerate(keys):
+        points = [(r["iteration"], r[key]) for r in records
+                  if isinstance(r.get(key), (int, float))]
+        ax = fig.add_subplot(rows, cols, n + 1)
+        ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, markersize=3)
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    path = Path(run_dir) / PLOT_FILE
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)  # readers never see a half-written image
+    return path
+
+
+def summary_line(iteration: int, metrics: dict[str, Any], total: int | None = None) -> str:
+    """The one-line summary the trainer prints after each iteration, e.g.
+    ``iter 3/10 | success 0.25 | reward 0.31 | len 7.2 | loss -0.012 | kl 0.000 | 41 tok/s | 63 s``.
+    Metrics that were not logged are left out.
+    """
+    parts = [f"iter {iteration}" + (f"/{total}" if total is not None else "")]
+    for key, fmt in SUMMARY_FIELDS:
+        value = _plain(metrics.get(key))
+        if isinstance(value, (int, float)):
+            parts.append(fmt.format(value))
+    return " | ".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: keep str/bool/int/float/None, turn other scalars into float."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return float(value)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _tensorboard_writer(log_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise AgentGymError("TensorBoard logging needs the tensorboard package: "
+                            "pip install agentgym[tensorboard] "
+                            "(or set logging.tensorboard: false)") from exc
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _wandb_run(run_dir: Path, project: str | None, config: dict[str, Any] | None):
+    try:
+        import wandb
+    except ImportError as exc:
+        raise AgentGymError("Weights & Biases logging needs the wandb package: "
+                            "pip install agentgym[wandb] (or set logging.wandb: false)") from exc
+    return wandb.init(project=project, config=config, dir=str(run_dir))

@@ -1,0 +1,98 @@
+"""Prompts the agent sees, and the parser that reads an action out of its reply.
+
+A ``PromptTemplate`` turns (task, recent history, current observation, admissible
+actions) into chat messages; the policy renders them with the model's chat template.
+Environments get their own wording with ``register_template(env_id, template)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACTION_RE = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+MAX_ACTIONS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    system: str = ("You are an agent in a text environment. Read the observation, "
+                   "choose one action, and reply in the requested format.")
+    task: str = "Your task: {task}"
+    history_header: str = "Your last {n} steps (of {total}):"
+    history_step: str = "Step {index} observation: {observation}\nStep {index} action: {action}"
+    observation: str = "Step {index} observation (now): {observation}"
+    admissible: str = "Admissible actions: {actions}"
+    instruction_think: str = ("First reason briefly inside <think> </think>, then give "
+                              "exactly one action inside <action> </action>.")
+    instruction_plain: str = "Reply with exactly one action inside <action> </action>."
+
+
+TEMPLATES: dict[str, PromptTemplate] = {}
+
+
+def register_template(env_id: str, template: PromptTemplate) -> None:
+    """Use ``template`` for ``env_id`` (an exact id, or a prefix ending in '/')."""
+    TEMPLATES[env_id] = template
+
+
+def template_for(env_id: str) -> PromptTemplate:
+    if env_id in TEMPLATES:
+        return TEMPLATES[env_id]
+    for key, template in TEMPLATES.items():
+        if key.endswith("/") and env_id.startswith(key):
+            return template
+    return PromptTemplate()
+
+
+@dataclass
+class Turn:
+    observation: str
+    action: str
+
+
+def build_messages(template: PromptTemplate, task: str, history: list[Turn], observation: str,
+                   admissible: list[str] | None, history_length: int,
+                   think: bool = True) -> list[dict]:
+    """The chat messages for one step: the last ``history_length`` turns are shown."""
+    parts = [template.task.format(task=task.strip())]
+    shown = history[-history_length:] if history_length > 0 else []
+    first = len(history) - len(shown)
+    if shown:
+        parts.append(template.history_header.format(n=len(shown), total=len(history)))
+        parts.extend(template.history_step.format(index=first + i + 1,
+                                                  observation=turn.observation.strip(),
+                                                  action=turn.action)
+                     for i, turn in enumerate(shown))
+    parts.append(template.observation.format(index=len(history) + 1,
+                                             observation=observation.strip()))
+    if admissible:
+        listed = admissible[:MAX_ACTIONS_SHOWN]
+        more = f" (and {len(admissible) - len(listed)} more)" if len(admissible) > len(listed) else ""
+        parts.append(template.admissible.format(actions=", ".join(listed) + more))
+    parts.append(template.instruction_think if think else template.instruction_plain)
+    return [{"role": "system", "content": template.system},
+            {"role": "user", "content": "\n\n".join(parts)}]
+
+
+@dataclass
+class Parsed:
+    action: str | None      # None when the reply holds no action
+    think: str | None
+    problem: str | None     # why no action could be read
+
+
+def parse_action(text: str) -> Parsed:
+    """Read ``<action>...</action>`` (the last one) and an optional ``<think>`` block."""
+    think_match = THINK_RE.search(text)
+    think = think_match.group(1).strip() if think_match else None
+    actions = ACTION_RE.findall(text)
+    if not actions:
+        problem = "reply has no <action>...</action>" if "<action>" not in text.lower() \
+            else "reply has an unclosed <action> tag"
+        return Parsed(None, think, problem)
+    action = " ".join(actions[-1].split())
+    if not action:
+        return Parsed(None, think, "empty <action></action>")
+    return Parsed(action, think, None)

@@ -1,0 +1,253 @@
+"""The training recipe: rollout -> credit assignment -> update, one iteration at a time.
+
+Read top to bottom: ``Trainer.__init__`` builds the pieces the config names,
+``Trainer.train`` runs the loop, ``Trainer.iteration`` is one RL iteration.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.markup import escape
+
+import agentgym
+from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from agentgym.config import Config, load_config, to_yaml
+from agentgym.credit import assign_advantages, trainable
+from agentgym.envpool import EnvPool
+from agentgym.episode import TERMINATIONS, Episode
+from agentgym.errors import AgentGymError, ConfigError
+from agentgym.metrics import MetricsLogger, summary_line
+from agentgym.policy import make_policy
+from agentgym.policy.base import SamplingParams
+from agentgym.prompting import template_for
+from agentgym.rollout import RolloutEngine, RolloutSettings
+from agentgym.samples import build_samples
+from agentgym.store import EpisodeStore
+from agentgym.update import PolicyUpdater
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_policy(cfg: Config, seed: int | None = None):
+    lora = None
+    if cfg.model.lora is not None:
+        lora = {"r": cfg.model.lora.r, "alpha": cfg.model.lora.alpha,
+                "dropout": cfg.model.lora.dropout, "target_modules": list(cfg.model.lora.target_modules)}
+    if cfg.rollout.backend == "openai":
+        return make_policy(cfg.model.name, backend="openai", base_url=cfg.rollout.base_url)
+    return make_policy(cfg.model.name, backend="hf", dtype=cfg.model.dtype,
+                       device=cfg.model.device, lora=lora, seed=seed)
+
+
+def env_factory(cfg: Config, split: str):
+    kwargs = dict(cfg.env.kwargs)
+    if split == "eval":
+        kwargs.update(cfg.env.eval_kwargs)
+    agentgym.env_info(cfg.env.id)  # unknown ids fail here, with close matches
+    return lambda: agentgym.make(cfg.env.id, max_episode_steps=cfg.env.max_episode_steps, **kwargs)
+
+
+def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
+    evaluating = split == "eval"
+    sampling = SamplingParams(
+        max_new_tokens=cfg.rollout.max_new_tokens,
+        temperature=cfg.eval.temperature if evaluating else cfg.rollout.temperature,
+        top_p=1.0 if evaluating else cfg.rollout.top_p,
+        stop_strings=["</action>"])
+    settings = RolloutSettings(
+        group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
+        history_length=cfg.rollout.history_length, think=cfg.rollout.think,
+        prefill_action=cfg.rollout.prefill_action,
+        sampling=sampling, max_context=cfg.rollout.max_context)
+    pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
+                   timeout_s=cfg.rollout.step_timeout_s)
+    return RolloutEngine(policy, pool, template_for(cfg.env.id), settings,
+                         env_id=cfg.env.id, run_id=run_id)
+
+
+def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
+    """Success, reward, length, validity and how episodes ended."""
+    if not episodes:
+        return {}
+    steps = [s for ep in episodes for s in ep.steps]
+    n = len(episodes)
+    out = {
+        f"{prefix}/success_rate": sum(ep.won for ep in episodes) / n,
+        f"{prefix}/reward_mean": sum(ep.total_reward for ep in episodes) / n,
+        f"{prefix}/episode_length": sum(ep.length for ep in episodes) / n,
+        f"{prefix}/invalid_action_rate": (sum(not s.action_valid for s in steps) / len(steps)) if steps else 0.0,
+        f"{prefix}/parse_failure_rate": (sum(s.action is None for s in steps) / len(steps)) if steps else 0.0,
+        f"{prefix}/response_tokens_mean": (sum(len(s.response_ids) for s in steps) / len(steps)) if steps else 0.0,
+    }
+    for reason in TERMINATIONS:
+        out[f"{prefix}/ended_{reason}"] = sum(ep.termination == reason for ep in episodes) / n
+    return out
+
+
+def success_by_type(episodes: list[Episode]) -> dict[str, tuple[int, int, float]]:
+    """task type -> (episodes, wins, mean reward)."""
+    table: dict[str, list] = {}
+    for ep in episodes:
+        row = table.setdefault(ep.task_type or "all", [0, 0, 0.0])
+        row[0] += 1
+        row[1] += int(ep.won)
+        row[2] += ep.total_reward
+    return {k: (n, w, r / n) for k, (n, w, r) in sorted(table.items())}
+
+
+class Trainer:
+    def __init__(self, cfg: Config, *, resume: bool = False, console: Console | None = None):
+        self.cfg = cfg
+        self.console = console or Console(highlight=False)
+        self.run_dir = Path(cfg.logging.run_dir)
+        self.run_id = self.run_dir.name
+        if cfg.rollout.temperature <= 0:
+            raise ConfigError("rollout.temperature must be > 0 for training (0 is greedy)")
+        if cfg.rollout.backend != "hf":
+            raise ConfigError("training needs rollout.backend=hf (openai is for evaluation)")
+        if not resume and latest_checkpoint(self.run_dir) is not None:
+            raise AgentGymError(f"{self.run_dir} already holds a run: continue it with "
+                                f"`agentgym train --resume {self.run_dir}`, or set logging.run_dir")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
+
+        seed_everything(cfg.trainer.seed)
+        self.task_rng = np.random.default_rng(cfg.trainer.seed)
+        t0 = time.perf_counter()
+        self.policy = build_policy(cfg, seed=cfg.trainer.seed)
+        self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
+        model = self.policy.model
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        ref_model = None
+        if cfg.algorithm.loss.kl_coef > 0:
+            ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.trainer.lr,
+                                           weight_decay=cfg.trainer.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.updater = PolicyUpdater(model, self.optimizer, self.scheduler, cfg.algorithm.loss,
+                                     temperature=cfg.rollout.temperature,
+                                     pad_id=self.policy.tokenizer.pad_token_id,
+                                     micro_batch=cfg.trainer.micro_batch,
+                                     max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model)
+        self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
+        self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
+        self.store = EpisodeStore(self.run_dir / "episodes.db")
+        self.metrics = MetricsLogger(self.run_dir, tensorboard=cfg.logging.tensorboard,
+                                     wandb=cfg.logging.wandb, wandb_project=cfg.logging.wandb_project,
+                                     config=cfg)
+        self.start_iteration = 1
+        if resume:
+            ckpt = latest_checkpoint(self.run_dir)
+            if ckpt is None:
+                raise AgentGymError(f"no checkpoint in {self.run_dir}/checkpoints to resume from")
+            state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng)
+            self.start_iteration = state["iteration"] + 1
+            # episodes written after that checkpoint belong to a run that was cut off
+            self.store.delete_after(state["iteration"])
+            self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
+
+    def _lr_factor(self, step: int) -> float:
+        t = self.cfg.trainer
+        if t.warmup_iterations and step < t.warmup_iterations:
+            return (step + 1) / t.warmup_iterations
+        if t.lr_schedule == "constant":
+            return 1.0
+        span = max(1, t.iterations - t.warmup_iterations)
+        progress = min(1.0, (step - t.warmup_iterations) / span)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=self.console) as progress:
+            task = progress.add_task(f"{split} rollout {iteration}", total=None)
+            episodes = engine.run(seeds, iteration=iteration, split=split,
+                                  on_turn=lambda turn, active: progress.update(
+                                      task, description=f"{split} rollout {iteration}: "
+                                      f"turn {turn + 1}, {active} episodes running"))
+        return episodes
+
+    def iteration(self, it: int) -> dict[str, float]:
+        cfg = self.cfg
+        seeds = [int(s) for s in self.task_rng.integers(0, 2**31 - 1, size=cfg.rollout.tasks_per_iteration)]
+        t0 = time.perf_counter()
+        episodes = self.rollout(self.train_engine, seeds, it, "train")
+        rollout_s = time.perf_counter() - t0
+        metrics = episode_metrics(episodes, "rollout")
+        generated = sum(len(s.response_ids) for ep in episodes for s in ep.steps)
+        metrics.update({"perf/rollout_s": rollout_s, "perf/tokens_per_s": generated / rollout_s})
+        metrics.update(assign_advantages(episodes, cfg.algorithm))
+        self.store.add_episodes(episodes)
+        samples = build_samples(trainable(episodes), cfg.trainer.samples)
+        with self.console.status(f"update {it}: {len(samples)} samples"):
+            metrics.update(self.updater.step(samples))
+        metrics["perf/iteration_s"] = time.perf_counter() - t0
+        return metrics
+
+    def evaluate(self, iteration: int) -> dict[str, float]:
+        if self.eval_engine is None:
+            return {}
+        self.policy.model.eval()
+        episodes = self.rollout(self.eval_engine, list(range(self.cfg.eval.tasks)), iteration, "eval")
+        self.store.add_episodes(episodes)
+        return episode_metrics(episodes, "eval")
+
+    def train(self) -> Path:
+        cfg = self.cfg
+        last = cfg.trainer.iterations
+        if self.start_iteration == 1 and cfg.eval.tasks and cfg.trainer.eval_every:
+            self.metrics.log(0, self.evaluate(0))
+        for it in range(self.start_iteration, last + 1):
+            metrics = self.iteration(it)
+            if cfg.eval.tasks and ((cfg.trainer.eval_every and it % cfg.trainer.eval_every == 0)
+                                   or it == last):
+                metrics.update(self.evaluate(it))
+            self.metrics.log(it, metrics)
+            self.console.print(summary_line(it, metrics, total=last))
+            if it % cfg.trainer.checkpoint_every == 0 or it == last:
+                path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
+                                       self.scheduler, self.task_rng)
+                self.policy.tokenizer.save_pretrained(path / "model")
+        self.metrics.plot()
+        self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "
+                           f"learning_curves.png, checkpoints/)")
+        return self.run_dir
+
+    def close(self) -> None:
+        for engine in (self.train_engine, self.eval_engine):
+            if engine is not None:
+                engine.pool.close()
+        self.store.close()
+        self.metrics.close()
+
+
+def train(config_path: str | None, overrides: list[str] | None = None,
+          resume_dir: str | None = None) -> Path:
+    """``agentgym train``: a new run from a config, or ``--resume`` an existing run dir."""
+    if resume_dir is not None:
+        saved = Path(resume_dir) / "config.yaml"
+        if not saved.is_file():
+            raise AgentGymError(f"{resume_dir} has no config.yaml: is it a run directory?")
+        cfg = load_config(saved, overrides)
+        cfg.logging.run_dir = str(resume_dir)
+    else:
+        cfg = load_config(config_path, overrides)
+    trainer = Trainer(cfg, resume=resume_dir is not None)
+    try:
+        return trainer.train()
+    finally:
+        trainer.close()

@@ -1,0 +1,99 @@
+"""One policy update: PPO-clip over the batch's samples, in micro-batches.
+
+The loss is a token mean over every trained token of the whole batch, so gradient
+accumulation over micro-batches gives the same gradient as one big batch. Logits are
+computed only at the positions that predict a sampled token: prompts are long and the
+vocabulary is large, so this saves most of the lm-head work and memory.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from agentgym.algos.ppo import entropy_from_logits, kl_low_var, logprobs_from_logits, ppo_clip_loss
+from agentgym.config import LossConfig
+from agentgym.samples import Sample, collate
+
+
+def response_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    predict: torch.Tensor) -> torch.Tensor:
+    """Logits at the positions where ``predict`` is True (position t predicts token t+1).
+
+    ``predict`` is ``[B, T-1]``; returns ``[N, V]`` for its N true entries, row-major.
+    """
+    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return model.get_output_embeddings()(hidden[:, :-1][predict])
+
+
+class PolicyUpdater:
+    def __init__(self, model, optimizer, scheduler, loss: LossConfig, *, temperature: float,
+                 pad_id: int, micro_batch: int = 8, max_grad_norm: float = 1.0, ref_model=None):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.loss, self.temperature, self.pad_id = loss, temperature, pad_id
+        self.micro_batch, self.max_grad_norm, self.ref_model = micro_batch, max_grad_norm, ref_model
+
+    def _token_stats(self, model, batch: dict[str, torch.Tensor], predict: torch.Tensor):
+        logits = response_logits(model, batch["input_ids"], batch["attention_mask"], predict)
+        logits = logits / self.temperature
+        labels = batch["input_ids"][:, 1:][predict]
+        return logits, logprobs_from_logits(logits, labels)
+
+    def step(self, samples: list[Sample]) -> dict[str, float]:
+        """Accumulate gradients over micro-batches, clip, take one optimizer step."""
+        t0 = time.perf_counter()
+        self.model.train()
+        total_tokens = sum(sum(s.loss_mask) for s in samples)
+        if total_tokens == 0:
+            return {}
+        # similar lengths together: less padding, same gradient
+        ordered = sorted(samples, key=lambda s: len(s.input_ids))
+        sums = {"loss/policy": 0.0, "loss/kl": 0.0, "loss/entropy": 0.0, "actor/clip_frac": 0.0,
+                "actor/approx_kl": 0.0, "actor/behaviour_logprob_diff": 0.0}
+        self.optimizer.zero_grad(set_to_none=True)
+        for start in range(0, len(ordered), self.micro_batch):
+            batch = collate(ordered[start:start + self.micro_batch], self.pad_id)
+            predict = batch["loss_mask"][:, 1:].bool()
+            n = int(predict.sum())
+            if n == 0:
+                continue
+            logits, logp = self._token_stats(self.model, batch, predict)
+            # one optimizer step per batch: the policy before it is the policy now
+            old = logp.detach()
+            adv = batch["advantages"][:, 1:][predict]
+            ones = torch.ones_like(logp)
+            policy_loss, stats = ppo_clip_loss(logp, old, adv, ones, clip_low=self.loss.clip_low,
+                                               clip_high=self.loss.clip_high,
+                                               dual_clip=self.loss.dual_clip)
+            loss = policy_loss.sum()
+            entropy = entropy_from_logits(logits) if self.loss.entropy_coef > 0 else \
+                entropy_from_logits(logits.detach())
+            if self.loss.entropy_coef > 0:
+                loss = loss - self.loss.entropy_coef * entropy.sum()
+            if self.ref_model is not None and self.loss.kl_coef > 0:
+                with torch.no_grad():
+                    _, ref_logp = self._token_stats(self.ref_model, batch, predict)
+                kl = kl_low_var(logp, ref_logp)
+                loss = loss + self.loss.kl_coef * kl.sum()
+                sums["loss/kl"] += float(kl.detach().sum())
+            (loss / total_tokens).backward()
+            behaviour = batch["behaviour_logprobs"][:, 1:][predict]
+            sums["loss/policy"] += float(policy_loss.detach().sum())
+            sums["loss/entropy"] += float(entropy.detach().sum())
+            sums["actor/clip_frac"] += float(stats["clip_frac"]) * n
+            sums["actor/approx_kl"] += float(stats["approx_kl"]) * n
+            sums["actor/behaviour_logprob_diff"] += float((old - behaviour).abs().sum())
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        metrics = {k: v / total_tokens for k, v in sums.items()}
+        metrics["actor/entropy"] = metrics.pop("loss/entropy")
+        metrics.update({"actor/grad_norm": float(grad_norm), "actor/lr": lr,
+                        "perf/train_tokens": float(sum(len(s.input_ids) for s in samples)),
+                        "perf/trained_tokens": float(total_tokens),
+                        "perf/update_s": time.perf_counter() - t0})
+        return metrics
