@@ -1,0 +1,228 @@
+"""Token-level policy losses and the per-token quantities they need (torch).
+
+Shapes: per-token tensors are ``[B, T]`` (batch rows x response tokens); ``mask`` is
+``[B, T]``, bool or 0/1 float, true on the response tokens that are trained on.
+Values at masked-out positions may be garbage (padding, -inf log-probs): they never
+reach the result or its gradient.
+
+Aggregation is left to the caller: losses come back per token, and ``token_mean``
+reduces them (sum over all trained tokens / number of trained tokens), so that
+policy, KL and entropy terms are aggregated the same way::
+
+    loss_tok, stats = ppo_clip_loss(logp, old_logp, adv, mask)
+    loss = token_mean(loss_tok, mask) + kl_coef * token_mean(kl_low_var(logp, ref_logp), mask)
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "masked_mean",
+    "token_mean",
+    "ppo_clip_loss",
+    "kl_low_var",
+    "entropy_from_logits",
+    "logprobs_from_logits",
+]
+
+# exp() of a log-ratio beyond this is clamped (as verl does): exp(20) ~ 4.9e8 is far
+# inside every clip range, so the clamp only touches tokens whose gradient is already
+# zero (clipped) or vanishing (rho ~ e^-20).
+_LOG_RATIO_CLAMP = 20.0
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
+    """sum(values * mask) / sum(mask), over ``dim`` (all dims when None).
+
+    Safe when the mask sums to 0 (returns 0 there, with a zero gradient) and when
+    ``values`` holds NaN/inf at masked-out positions.
+    """
+    keep = mask if mask.dtype == torch.bool else mask != 0
+    weights = mask.to(values.dtype)
+    num = torch.where(keep, values, torch.zeros_like(values)) * weights
+    num = num.sum() if dim is None else num.sum(dim)
+    den = weights.sum() if dim is None else weights.sum(dim)
+    # den == 0  =>  num == 0 exactly, so dividing by a tiny positive number gives 0.
+    return num / den.clamp_min(torch.finfo(values.dtype).tiny)
+
+
+def token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Token-mean aggregation: sum(values * mask) / sum(mask) over the whole batch.
+
+    Every trained token weighs the same, whatever the length of its sequence. 0 when
+    no token is trained.
+    """
+    return masked_mean(values, mask, dim=None)
+
+
+def ppo_clip_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    dual_clip: float | None = 3.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO clipped surrogate with asymmetric clip range and dual clip, per token.
+
+        rho = exp(logp - old_logp)
+        L   = max(-A * rho, -A * clip(rho, 1 - clip_low, 1 + clip_high))
+        L   = min(L, -c * A)      where A < 0   (dual clip, c = dual_clip; None disables)
+
+    Args are ``[B, T]``; ``advantages`` already broadcast to tokens. Returns
+    ``(loss_per_token, stats)``: the loss is 0 on masked-out tokens (tokens where
+    ``mask`` is 0/False); aggregate it with ``token_mean``. The log-ratio is clamped to
+    [-20, 20] before ``exp`` (stats use the clamped value too). ``old_logprobs`` and
+    ``advantages`` are treated as constants (detached).
+
+    ``stats`` (0-dim detached tensors, averaged over trained tokens, 0 if none):
+      - ``clip_frac``: fraction of tokens where any clipping was active (the
+        gradient through rho is zero there) = ``clip_frac_high + clip_frac_low +
+        dual_clip_frac``;
+      - ``clip_frac_high``: A > 0 and rho > 1 + clip_high;
+      - ``clip_frac_low``: A < 0 and rho < 1 - clip_low;
+      - ``dual_clip_frac``: A < 0 and rho > c (dual clip active);
+      - ``approx_kl``: k3 estimate of KL(pi_old || pi_theta) = mean(rho - 1 - log rho),
+        non-negative, low variance (tokens were sampled from pi_old);
+      - ``approx_kl_k1``: k1 estimate, mean(old_logp - logp) (verl's ``ppo_kl``);
+      - ``ratio_mean``, ``ratio_max``, ``ratio_min``.
+    """
+    if not (logprobs.shape == old_logprobs.shape == advantages.shape == mask.shape):
+        raise ValueError(
+            "ppo_clip_loss: logprobs, old_logprobs, advantages and mask must have the same "
+            f"shape, got {tuple(logprobs.shape)}, {tuple(old_logprobs.shape)}, "
+            f"{tuple(advantages.shape)}, {tuple(mask.shape)}"
+        )
+    if clip_low < 0 or clip_high < 0:
+        raise ValueError(f"clip_low and clip_high must be >= 0, got {clip_low}, {clip_high}")
+    if dual_clip is not None and dual_clip <= 1.0:
+        raise ValueError(f"dual_clip must be > 1 (or None to disable), got {dual_clip}")
+
+    keep = mask.bool()
+    zero = torch.zeros((), dtype=logprobs.dtype, device=logprobs.device)
+    # Sanitise masked-out positions first, so padding garbage cannot produce NaN in the
+    # forward pass or the backward pass (torch.where alone does not protect gradients).
+    log_ratio = torch.where(keep, logprobs - old_logprobs.detach(), zero)
+    log_ratio = log_ratio.clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    adv = torch.where(keep, advantages.detach().to(logprobs.dtype), zero)
+
+    ratio = torch.exp(log_ratio)
+    loss_unclipped = -adv * ratio
+    loss_clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    loss = torch.maximum(loss_unclipped, loss_clipped)
+    if dual_clip is not None:
+        loss = torch.where(adv < 0, torch.minimum(loss, -dual_clip * adv), loss)
+    loss = torch.where(keep, loss, zero)
+
+    with torch.no_grad():
+        r = ratio.detach()
+        high = keep & (adv > 0) & (r > 1.0 + clip_high)
+        low = keep & (adv < 0) & (r < 1.0 - clip_low)
+        dual = keep & (adv < 0) & (r > dual_clip) if dual_clip is not None else torch.zeros_like(keep)
+        lr = log_ratio.detach()
+        n = keep.sum()
+        big = torch.finfo(r.dtype).max
+        stats = {
+            "clip_frac": token_mean((high | low | dual).to(r.dtype), keep),
+            "clip_frac_high": token_mean(high.to(r.dtype), keep),
+            "clip_frac_low": token_mean(low.to(r.dtype), keep),
+            "dual_clip_frac": token_mean(dual.to(r.dtype), keep),
+            "approx_kl": token_mean(r - 1.0 - lr, keep),
+            "approx_kl_k1": token_mean(-lr, keep),
+            "ratio_mean": token_mean(r, keep),
+        }
+        if keep.numel() == 0:  # no tokens at all (reductions below need one element)
+            stats["ratio_max"] = stats["ratio_min"] = zero.clone()
+        else:
+            stats["ratio_max"] = torch.where(n > 0, torch.where(keep, r, -big).max(), zero)
+            stats["ratio_min"] = torch.where(n > 0, torch.where(keep, r, big).min(), zero)
+    return loss, stats
+
+
+def kl_low_var(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 ("low_var_kl") estimate of KL(pi_theta || pi_ref), as in verl.
+
+        d  = clamp(ref_logp - logp, -20, 20)
+        kl = clamp(exp(d) - d - 1, -10, 10)
+
+    Non-negative, 0 where the two log-probs are equal; the clamps (verl's) keep a single
+    token with a huge log-ratio from dominating (the lower clamp never binds since
+    exp(d) - d - 1 >= 0). Differentiable w.r.t. ``logprobs``; ``ref_logprobs`` is
+    treated as a constant. Aggregate with ``token_mean`` and weight by ``kl_coef``.
+    """
+    d = (ref_logprobs.detach() - logprobs).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    return (torch.exp(d) - d - 1.0).clamp(-10.0, 10.0)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; everything else (fp16, bf16, fp32) is computed in fp32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def entropy_from_logits(logits: torch.Tensor, *, chunk_size: int = 1024) -> torch.Tensor:
+    """Entropy of softmax(logits) at every position: ``[..., V] -> [...]``.
+
+        H = -sum_v p_v log p_v = lse(z') - sum_v p_v z',   z' = z - max(z),  p = softmax(z)
+
+    Shifting by the max keeps both terms O(log V), so large logits lose no precision.
+    Positions are processed ``chunk_size`` at a time: the extra memory is two or three
+    ``[chunk_size, V]`` fp32 buffers, never a full ``[B, T, V]`` copy (with autograd
+    on, each chunk's softmax is kept for backward, as any entropy gradient needs; for
+    logging only, call it under ``torch.no_grad()``).
+    Half-precision logits are computed in fp32; the result is fp32 (fp64 for fp64).
+    Logits must be finite (mask vocabulary entries with a large negative number).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    vocab = logits.shape[-1]
+    flat = logits.reshape(-1, vocab)
+    out = []
+    for start in range(0, flat.shape[0], chunk_size):
+        z = flat[start : start + chunk_size].to(_compute_dtype(logits.dtype))
+        z = z - z.detach().amax(dim=-1, keepdim=True)  # the shift cancels; no grad needed
+        lse = torch.logsumexp(z, dim=-1)
+        p = (z - lse.unsqueeze(-1)).exp_()  # in place on a temporary: one buffer
+        # (p * z).sum() uses pairwise summation: ~100x more accurate in fp32 than a dot
+        # product (einsum/bmm) over a 49k vocabulary. Without autograd, reuse p's buffer.
+        pz = p.mul_(z) if not (torch.is_grad_enabled() and z.requires_grad) else p * z
+        out.append(lse - pz.sum(dim=-1))
+    if not out:
+        return flat.new_zeros(logits.shape[:-1], dtype=_compute_dtype(logits.dtype))
+    return torch.cat(out).reshape(logits.shape[:-1])
+
+
+def logprobs_from_logits(
+    logits: torch.Tensor, labels: torch.Tensor, *, chunk_size: int = 1024
+) -> torch.Tensor:
+    """log softmax(logits)[label] at every position: ``[..., V], [...] -> [...]``.
+
+        log p(y) = z'_y - lse(z'),   z' = z - max(z)
+
+    Gathers the label's logit instead of materialising the full log-softmax; processes
+    ``chunk_size`` positions at a time (a few ``[chunk_size, V]`` fp32 buffers at most).
+    Half-precision logits are computed in fp32; the result is fp32 (fp64 for fp64).
+    ``labels`` must be valid token ids everywhere (use the pad id, not -100, on padding,
+    and mask those positions later).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"labels shape {tuple(labels.shape)} must equal logits shape without the vocab "
+            f"dim {tuple(logits.shape[:-1])}"
+        )
+    vocab = logits.shape[-1]
+    flat = logits.reshape(-1, vocab)
+    flat_labels = labels.reshape(-1, 1).long()
+    out = []
+    for start in range(0, flat.shape[0], chunk_size):
+        z = flat[start : start + chunk_size].to(_compute_dtype(logits.dtype))
+        z = z - z.detach().amax(dim=-1, keepdim=True)
+        picked = z.gather(-1, flat_labels[start : start + chunk_size]).squeeze(-1)
+        out.append(picked - torch.logsumexp(z, dim=-1))
+    if not out:
+        return flat.new_zeros(labels.shape, dtype=_compute_dtype(logits.dtype))
+    return torch.cat(out).reshape(labels.shape)
