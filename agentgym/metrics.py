@@ -8,6 +8,7 @@ imported only when asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -41,11 +42,11 @@ SUMMARY_FIELDS = (
 class MetricsLogger:
     """Append metrics to ``RUN_DIR/metrics.jsonl``; mirror to TensorBoard/W&B if asked.
 
-    ``config`` (a JSON-able dict) is recorded by W&B as the run's config.
+    ``config`` (a dict or a dataclass, e.g. the run's config) is recorded by W&B.
     """
 
     def __init__(self, run_dir: str | Path, tensorboard: bool = False, wandb: bool = False,
-                 wandb_project: str | None = None, config: dict[str, Any] | None = None):
+                 wandb_project: str | None = None, config: Any = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / METRICS_FILE
@@ -188,10 +189,12 @@ def _tensorboard_writer(log_dir: Path):
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def _wandb_run(run_dir: Path, project: str | None, config: dict[str, Any] | None):
+def _wandb_run(run_dir: Path, project: str | None, config: Any):
     try:
         import wandb
     except ImportError as exc:
         raise AgentGymError("Weights & Biases logging needs the wandb package: "
                             "pip install agentgym[wandb] (or set logging.wandb: false)") from exc
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
     return wandb.init(project=project, config=config, dir=str(run_dir))

@@ -1,0 +1,443 @@
+"""The episode store: every episode of a run, token for token, in ``RUN_DIR/episodes.db``.
+
+One SQLite file (standard library ``sqlite3``), append-only and crash-safe:
+
+- ``add_episodes`` writes a batch in one transaction: after a crash the batch is either
+  all there (every episode with all its steps) or not there at all. Nothing is ever
+  rewritten except advantages (``set_advantages``) and, when a run resumes from a
+  checkpoint, the episodes of later iterations (``delete_after``).
+- WAL journal with ``synchronous=NORMAL`` (the default here): a commit is complete once
+  its frames are in the WAL file, which is written before ``COMMIT`` returns, so killing
+  the writer (``kill -9``) at any moment never loses a committed episode nor corrupts
+  the file. Only an operating-system crash or power loss can roll back the last few
+  commits (still without corruption); pass ``synchronous="FULL"`` to fsync every commit
+  when that matters more than write speed.
+- Readers (the viewer, ``agentgym replay``) open the file with ``readonly=True`` while
+  the trainer appends; WAL lets them read the last committed state without blocking it.
+
+Layout: ``episodes`` (one row per episode, the columns of :class:`EpisodeSummary`),
+``steps`` (one row per step; token arrays as little-endian BLOBs: ids int32, logprobs and
+entropies float32, so 1000 ids take 4000 bytes) and ``prompt_chunks``. Prompts repeat
+(chat template, system prompt, task, overlapping history windows), so each prompt is cut
+into ``CHUNK_TOKENS``-token chunks stored once by content hash; a step keeps the chunk
+row ids (int64 BLOB, ``steps.prompt_chunks``) and ``prompt_len``. Identical prompts and
+identical chunk-aligned prefixes are therefore stored once.
+
+Round trip: ``get_episode`` returns an :class:`~agentgym.episode.Episode` equal to the
+one written, except that logprobs and entropies pass through float32 (exact when they
+came from a float32 model, as they usually do), NaN floats read back as ``None`` (SQLite
+has no NaN) and ``info``/``timings``/``advantage_parts`` pass through JSON (string keys;
+tuples come back as lists).
+
+Threads: one store object may be shared between threads; every call holds its lock, so
+calls run one at a time. For reads in parallel with writes, open a separate read-only
+store per reader thread or process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentgym.episode import Episode, Step
+from agentgym.errors import AgentGymError
+
+DB_NAME = "episodes.db"
+SCHEMA_VERSION = 1
+CHUNK_TOKENS = 128
+FILTERS = ("run_id", "iteration", "split", "group_id", "env_id", "task_id", "task_type",
+           "won", "termination")
+ORDER_KEYS = {"iteration": "iteration", "episode": "id", "reward": "total_reward",
+              "length": "length", "won": "won", "group": "group_id", "task": "task_id",
+              "created": "created_at"}
+
+_IDS, _FLOATS, _REFS = np.dtype("<i4"), np.dtype("<f4"), np.dtype("<i8")
+_SQL_BATCH = 500  # bound parameters per IN (...) query
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_SCHEMA = """
+CREATE TABLE episodes (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL, iteration INTEGER NOT NULL, split TEXT NOT NULL,
+    group_id TEXT NOT NULL, episode_id TEXT NOT NULL UNIQUE, env_id TEXT NOT NULL,
+    task_id TEXT NOT NULL, task_type TEXT, seed INTEGER NOT NULL, won INTEGER NOT NULL,
+    total_reward REAL, length INTEGER NOT NULL, termination TEXT NOT NULL, error TEXT,
+    final_observation TEXT NOT NULL, info TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX episodes_iteration ON episodes (iteration);
+CREATE INDEX episodes_split ON episodes (split);
+CREATE INDEX episodes_won ON episodes (won);
+CREATE INDEX episodes_task_type ON episodes (task_type);
+CREATE INDEX episodes_termination ON episodes (termination);
+CREATE INDEX episodes_group_id ON episodes (group_id);
+CREATE TABLE prompt_chunks (
+    id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, ids BLOB NOT NULL);
+CREATE TABLE steps (
+    id INTEGER PRIMARY KEY,
+    episode_id TEXT NOT NULL REFERENCES episodes (episode_id), step INTEGER NOT NULL,
+    observation TEXT NOT NULL, prompt_len INTEGER NOT NULL, prompt_chunks BLOB NOT NULL,
+    response_ids BLOB NOT NULL, logprobs BLOB NOT NULL, entropies BLOB NOT NULL,
+    response_text TEXT NOT NULL, action TEXT, action_valid INTEGER NOT NULL, reward REAL,
+    anchor TEXT NOT NULL, entropy_mean REAL, advantage REAL, advantage_parts TEXT NOT NULL,
+    timings TEXT NOT NULL, error TEXT, info TEXT NOT NULL,
+    UNIQUE (episode_id, step))
+"""
+
+_STEP_COLUMNS = ("step", "observation", "prompt_len", "prompt_chunks", "response_ids",
+                 "logprobs", "entropies", "response_text", "action", "action_valid",
+                 "reward", "anchor", "entropy_mean", "advantage", "advantage_parts",
+                 "timings", "error", "info")
+
+
+class EpisodeNotFound(AgentGymError, KeyError):
+    """No episode with this id in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class EpisodeSummary:
+    """One row of the ``episodes`` table: an episode without its steps."""
+
+    run_id: str
+    iteration: int
+    split: str
+    group_id: str
+    episode_id: str
+    env_id: str
+    task_id: str
+    task_type: str | None
+    seed: int
+    won: bool
+    total_reward: float | None
+    length: int
+    termination: str
+    error: str | None
+    final_observation: str
+    info: dict[str, Any]
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> EpisodeSummary:
+        summary = cls(*row)
+        summary.won = bool(summary.won)
+        summary.info = json.loads(summary.info)
+        return summary
+
+
+_SUMMARY_COLUMNS = tuple(f.name for f in fields(EpisodeSummary))
+
+
+class EpisodeStore:
+    """Episodes of a run in one SQLite file; see the module docstring.
+
+    ``path`` is the database file (an existing file or a name ending in ``.db``) or else
+    a run directory, created if needed, holding ``episodes.db``. ``readonly=True``
+    opens an existing store for reading only.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 synchronous: str = "NORMAL", timeout: float = 30.0):
+        path = Path(path)
+        self.path = path if path.is_file() or path.suffix == ".db" else path / DB_NAME
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        synchronous = synchronous.upper()
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self._con = self._open(timeout)
+        try:
+            if not readonly:
+                for pragma in ("journal_mode=WAL", f"synchronous={synchronous}",
+                               "foreign_keys=ON"):
+                    self._con.execute(f"PRAGMA {pragma}")
+            self._check_schema()
+        except BaseException as exc:
+            self._con.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise AgentGymError(f"{self.path} is not a readable agentgym episode store "
+                                    f"({exc})") from exc
+            raise
+
+    def _open(self, timeout: float) -> sqlite3.Connection:
+        if self.readonly and not self.path.is_file():
+            raise AgentGymError(f"no episode store at {self.path}: check the run "
+                                "directory (the trainer creates episodes.db)")
+        if self.readonly:
+            target, uri = self.path.resolve().as_uri() + "?mode=ro", True
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(self.path), False
+        try:
+            return sqlite3.connect(target, uri=uri, timeout=timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise AgentGymError(f"cannot open the episode store {self.path}: {exc}") from exc
+
+    def _check_schema(self) -> None:
+        if self.readonly:
+            found = self._schema_version()
+        else:
+            with self._transaction():
+                self._con.execute(_META)
+                found = self._schema_version()
+                if found is None:  # a new store
+                    for statement in _SCHEMA.split(";"):
+                        self._con.execute(statement)
+                    found = str(SCHEMA_VERSION)
+                    self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (found,))
+        if found != str(SCHEMA_VERSION):
+            raise AgentGymError(f"{self.path} has episode-store schema version {found}; "
+                                f"this agentgym reads version {SCHEMA_VERSION}")
+
+    def _schema_version(self) -> str | None:
+        row = self._con.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def _transaction(self, write: bool = True) -> Iterator[None]:
+        """All statements inside commit together or not at all (holds the lock)."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def add_episodes(self, episodes: Sequence[Episode]) -> None:
+        """Append episodes (with their advantages, if already set) in one transaction.
+
+        Raises ``sqlite3.IntegrityError`` (and writes nothing) if an episode id is
+        already stored or repeated in the batch.
+        """
+        with self._transaction():
+            for episode in episodes:
+                self._insert(episode)
+
+    def _insert(self, ep: Episode) -> None:
+        indices = [step.index for step in ep.steps]
+        if any(a >= b for a, b in zip(indices, indices[1:])):
+            raise ValueError(f"episode {ep.episode_id}: step indices must increase, "
+                             f"got {indices}")
+        row = (ep.run_id, ep.iteration, ep.split, ep.group_id, ep.episode_id, ep.env_id,
+               ep.task_id, ep.task_type, ep.seed, ep.won, ep.total_reward, ep.length,
+               ep.termination, ep.error, ep.final_observation, _json(ep.info), time.time())
+        self._con.execute(f"INSERT INTO episodes ({', '.join(_SUMMARY_COLUMNS)}) "
+                          f"VALUES ({_marks(len(row))})", row)
+        self._con.executemany(
+            f"INSERT INTO steps (episode_id, {', '.join(_STEP_COLUMNS)}) "
+            f"VALUES ({_marks(len(_STEP_COLUMNS) + 1)})",
+            [(ep.episode_id, *self._step_row(step)) for step in ep.steps])
+
+    def _step_row(self, s: Step) -> tuple:
+        return (s.index, s.observation, len(s.prompt_ids), self._put_prompt(s.prompt_ids),
+                _pack(s.response_ids, _IDS), _pack(s.logprobs, _FLOATS),
+                _pack(s.entropies, _FLOATS), s.response_text, s.action, s.action_valid,
+                s.reward, s.anchor, s.entropy_mean, s.advantage, _json(s.advantage_parts),
+                _json(s.timings), s.error, _json(s.info))
+
+    def _put_prompt(self, prompt_ids: Sequence[int]) -> bytes:
+        """Store the prompt's chunks (each once, by content hash); return their row ids."""
+        ids = np.asarray(prompt_ids, dtype=_IDS)
+        refs = []
+        for start in range(0, len(ids), CHUNK_TOKENS):
+            blob = ids[start:start + CHUNK_TOKENS].tobytes()
+            digest = hashlib.blake2b(blob, digest_size=16).digest()
+            row = self._con.execute("SELECT id FROM prompt_chunks WHERE hash = ?",
+                                    (digest,)).fetchone()
+            if row is None:
+                row = (self._con.execute("INSERT INTO prompt_chunks (hash, ids) VALUES (?, ?)",
+                                         (digest, blob)).lastrowid,)
+            refs.append(row[0])
+        return _pack(refs, _REFS)
+
+    def set_advantages(self, episode_id: str, advantages: Sequence[float | None],
+                       parts: Sequence[dict[str, float]] | None = None) -> None:
+        """Set the advantage (and its parts) of every step of a stored episode."""
+        with self._transaction():
+            self._write_advantages(episode_id, advantages, parts)
+
+    def update_advantages(self, episodes: Sequence[Episode]) -> None:
+        """Copy ``advantage``/``advantage_parts`` of these (stored) episodes' steps."""
+        with self._transaction():
+            for ep in episodes:
+                self._write_advantages(ep.episode_id, [s.advantage for s in ep.steps],
+                                       [s.advantage_parts for s in ep.steps])
+
+    def _write_advantages(self, episode_id: str, advantages: Sequence[float | None],
+                          parts: Sequence[dict[str, float]] | None) -> None:
+        steps = [r[0] for r in self._con.execute(
+            "SELECT step FROM steps WHERE episode_id = ? ORDER BY step", (episode_id,))]
+        if not steps and not self._exists(episode_id):
+            raise EpisodeNotFound(f"no episode {episode_id!r} in {self.path}")
+        parts = [{}] * len(advantages) if parts is None else parts
+        if not len(steps) == len(advantages) == len(parts):
+            raise ValueError(f"episode {episode_id} has {len(steps)} steps; got "
+                             f"{len(advantages)} advantages and {len(parts)} parts")
+        self._con.executemany(
+            "UPDATE steps SET advantage = ?, advantage_parts = ? "
+            "WHERE episode_id = ? AND step = ?",
+            [(a, _json(p), episode_id, s) for a, p, s in zip(advantages, parts, steps)])
+
+    def delete_after(self, iteration: int) -> int:
+        """Remove the episodes of iterations after ``iteration``; return how many.
+
+        The one exception to append-only: a run resumed from the checkpoint of
+        ``iteration`` drops what the interrupted run wrote after it, then redoes it.
+        """
+        with self._transaction():
+            self._con.execute("DELETE FROM steps WHERE episode_id IN "
+                              "(SELECT episode_id FROM episodes WHERE iteration > ?)",
+                              (iteration,))
+            return self._con.execute("DELETE FROM episodes WHERE iteration > ?",
+                                     (iteration,)).rowcount
+
+    def _exists(self, episode_id: str) -> bool:
+        return self._con.execute("SELECT 1 FROM episodes WHERE episode_id = ?",
+                                 (episode_id,)).fetchone() is not None
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def get_episode(self, episode_id: str) -> Episode:
+        """The full episode, steps and token arrays included."""
+        with self._transaction(write=False):  # one consistent snapshot
+            row = self._con.execute(
+                f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM episodes WHERE episode_id = ?",
+                (episode_id,)).fetchone()
+            if row is None:
+                raise EpisodeNotFound(f"no episode {episode_id!r} in {self.path}")
+            rows = self._con.execute(
+                f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE episode_id = ? "
+                "ORDER BY step", (episode_id,)).fetchall()
+            prompts = self._get_prompts([r[3] for r in rows])
+        s = EpisodeSummary.from_row(row)
+        steps = [_step(r, prompt) for r, prompt in zip(rows, prompts)]
+        return Episode(run_id=s.run_id, iteration=s.iteration, split=s.split,
+                       group_id=s.group_id, episode_id=s.episode_id, env_id=s.env_id,
+                       task_id=s.task_id, seed=s.seed, steps=steps, won=s.won,
+                       total_reward=s.total_reward, termination=s.termination,
+                       error=s.error, task_type=s.task_type,
+                       final_observation=s.final_observation, info=s.info)
+
+    def _get_prompts(self, chunk_refs: list[bytes]) -> list[list[int]]:
+        refs = [np.frombuffer(blob, dtype=_REFS).tolist() for blob in chunk_refs]
+        wanted = sorted({ref for step in refs for ref in step})
+        chunks: dict[int, bytes] = {}
+        for start in range(0, len(wanted), _SQL_BATCH):
+            batch = wanted[start:start + _SQL_BATCH]
+            chunks.update(self._con.execute(
+                f"SELECT id, ids FROM prompt_chunks WHERE id IN ({_marks(len(batch))})",
+                batch))
+        return [_unpack(b"".join(chunks[ref] for ref in step), _IDS) for step in refs]
+
+    def query(self, *, limit: int | None = 100, offset: int = 0,
+              order: str = "iteration,episode", **filters: Any) -> list[EpisodeSummary]:
+        """Episode summaries matching ``filters``, a page at a time.
+
+        Filters (keyword, each a value or a list of accepted values; None = any):
+        ``run_id iteration split group_id env_id task_id task_type won termination``.
+        ``order``: comma-separated keys from ``ORDER_KEYS`` (``-key`` for descending);
+        "episode" is insertion order. ``limit=None`` returns every match.
+        """
+        where, params = _where(filters)
+        sql = (f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM episodes{where} "
+               f"ORDER BY {_order_by(order)} LIMIT ? OFFSET ?")
+        with self._lock:
+            rows = self._con.execute(sql, [*params, -1 if limit is None else limit,
+                                           offset]).fetchall()
+        return [EpisodeSummary.from_row(row) for row in rows]
+
+    def count(self, **filters: Any) -> int:
+        """How many episodes match ``filters`` (the same keywords as :meth:`query`)."""
+        where, params = _where(filters)
+        with self._lock:
+            return self._con.execute(f"SELECT COUNT(*) FROM episodes{where}",
+                                     params).fetchone()[0]
+
+    def iterations(self, **filters: Any) -> list[int]:
+        """The iterations that have episodes matching ``filters``, ascending."""
+        where, params = _where(filters)
+        with self._lock:
+            return [r[0] for r in self._con.execute(
+                f"SELECT DISTINCT iteration FROM episodes{where} ORDER BY iteration", params)]
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: "ok" for a sound file."""
+        with self._lock:
+            return "\n".join(r[0] for r in self._con.execute("PRAGMA integrity_check"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> EpisodeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _step(row: Sequence[Any], prompt_ids: list[int]) -> Step:
+    (index, observation, _len, _refs, response_ids, logprobs, entropies, response_text,
+     action, action_valid, reward, anchor, _entropy_mean, advantage, advantage_parts,
+     timings, error, info) = row
+    return Step(index=index, observation=observation, prompt_ids=prompt_ids,
+                response_ids=_unpack(response_ids, _IDS), logprobs=_unpack(logprobs, _FLOATS),
+                entropies=_unpack(entropies, _FLOATS), response_text=response_text,
+                action=action, action_valid=bool(action_valid), reward=reward, anchor=anchor,
+                timings=json.loads(timings), error=error, advantage=advantage,
+                advantage_parts=json.loads(advantage_parts), info=json.loads(info))
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for name, value in filters.items():
+        if name not in FILTERS:
+            raise TypeError(f"unknown episode filter {name!r}; use one of {FILTERS}")
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        clauses.append(f"{name} IN ({_marks(len(values))})")
+        params += values
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _order_by(order: str) -> str:
+    terms = []
+    for key in order.split(","):
+        name = key.strip().lstrip("-")
+        if name not in ORDER_KEYS:
+            raise ValueError(f"cannot order episodes by {name!r}; use {sorted(ORDER_KEYS)}")
+        terms.append(ORDER_KEYS[name] + (" DESC" if key.strip().startswith("-") else ""))
+    return ", ".join(terms + ["id"])
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _pack(values: Sequence[float], dtype: np.dtype) -> bytes:
+    return np.asarray(values, dtype=dtype).tobytes()
+
+
+def _unpack(blob: bytes, dtype: np.dtype) -> list:
+    return np.frombuffer(blob, dtype=dtype).tolist()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

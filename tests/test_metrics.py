@@ -1,0 +1,105 @@
+"""Metrics logging: the JSONL record, crash tolerance, plots, the summary line, lazy TB/W&B."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from agentgym.errors import AgentGymError
+from agentgym.metrics import (METRICS_FILE, MetricsLogger, merge_iterations, plot_metrics,
+                              read_metrics, summary_line)
+
+
+def test_jsonl_round_trip(tmp_path):
+    with MetricsLogger(tmp_path / "run") as logger:
+        logger.log(0, {"rollout/success_rate": 0.25, "loss/policy": np.float32(-0.5),
+                       "perf/tokens_per_s": np.int64(41), "note": "warm-up"})
+        logger.log(1, {"rollout/success_rate": 0.5})
+        # flushed per line: readable before close
+        assert [r["iteration"] for r in read_metrics(tmp_path / "run")] == [0, 1]
+    records = read_metrics(tmp_path / "run")
+    assert records[0]["loss/policy"] == -0.5 and records[0]["perf/tokens_per_s"] == 41
+    assert records[0]["note"] == "warm-up" and records[1] == {
+        "iteration": 1, "time": records[1]["time"], "rollout/success_rate": 0.5}
+    assert records[0]["time"] <= records[1]["time"]
+
+
+def test_truncated_last_line_is_tolerated_and_repaired(tmp_path):
+    with MetricsLogger(tmp_path) as logger:
+        logger.log(0, {"loss/policy": 1.0})
+    with (tmp_path / METRICS_FILE).open("a") as f:
+        f.write('{"iteration": 1, "loss/po')  # the process died mid-write
+    assert [r["iteration"] for r in read_metrics(tmp_path)] == [0]
+    with MetricsLogger(tmp_path) as logger:  # a resumed run appends cleanly after it
+        logger.log(1, {"loss/policy": 0.5})
+    assert [(r["iteration"], r["loss/policy"]) for r in read_metrics(tmp_path)] == [
+        (0, 1.0), (1, 0.5)]
+
+
+def test_read_metrics_of_missing_runs(tmp_path):
+    assert read_metrics(tmp_path) == []
+    with pytest.raises(AgentGymError, match="no run directory"):
+        read_metrics(tmp_path / "nope")
+
+
+def test_merge_iterations():
+    records = [{"iteration": 1, "a": 1}, {"iteration": 0, "a": 0}, {"iteration": 1, "eval": 2},
+               {"iteration": 1, "a": 3}]
+    assert merge_iterations(records) == [{"iteration": 0, "a": 0},
+                                         {"iteration": 1, "a": 3, "eval": 2}]
+
+
+def test_plot_writes_a_png(tmp_path):
+    assert plot_metrics(tmp_path) is None  # nothing logged yet
+    with MetricsLogger(tmp_path) as logger:
+        for i in range(5):
+            logger.log(i, {"rollout/success_rate": i / 5, "loss/kl": 0.01 * i,
+                           "other/unplotted": 1.0})
+            if i % 2 == 0:
+                logger.log(i, {"eval/success_rate": 0.1 * i})
+        path = logger.plot()
+    assert path == tmp_path / "learning_curves.png"
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
+
+
+def test_plot_falls_back_to_the_first_keys(tmp_path):
+    with MetricsLogger(tmp_path) as logger:
+        logger.log(0, {"custom/a": 1.0, "custom/b": 2.0, "text": "x"})
+    assert plot_metrics(tmp_path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_line():
+    metrics = {"rollout/success_rate": 0.25, "rollout/reward_mean": 0.3125,
+               "rollout/episode_length": 7.2, "loss/policy": -0.0121, "loss/kl": 0.0,
+               "perf/tokens_per_s": np.float32(41.4), "perf/iteration_s": 63.2}
+    assert summary_line(3, metrics, total=10) == (
+        "iter 3/10 | success 0.25 | reward 0.31 | len 7.2 | loss -0.012 | kl 0.000 "
+        "| 41 tok/s | 63 s")
+    assert summary_line(0, {"eval/success_rate": 0.5, "note": "x"}) == "iter 0 | eval 0.50"
+
+
+def test_tensorboard_is_off_by_default_and_not_imported(tmp_path):
+    code = ("import sys; from agentgym.metrics import MetricsLogger\n"
+            "with MetricsLogger(sys.argv[1]) as m: m.log(0, {'loss/policy': 1.0})\n"
+            "print(json.dumps([n for n in sys.modules if 'tensorboard' in n or 'wandb' in n]))")
+    out = subprocess.run([sys.executable, "-c", "import json\n" + code, str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
+    assert not (tmp_path / "tensorboard").exists()
+
+
+@pytest.mark.parametrize("option, module, extra", [
+    ("tensorboard", "torch.utils.tensorboard", "agentgym[tensorboard]"),
+    ("wandb", "wandb", "agentgym[wandb]")])
+def test_missing_optional_backend_says_what_to_install(tmp_path, monkeypatch, option, module,
+                                                       extra):
+    monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
+    with pytest.raises(AgentGymError, match=re.escape(f"pip install {extra}")):
+        MetricsLogger(tmp_path, **{option: True})
