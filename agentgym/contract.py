@@ -30,6 +30,8 @@ REQUIRED_INFO: dict[str, type | tuple[type, ...]] = {
     "anchor": str,
 }
 OPTIONAL_INFO: dict[str, type | tuple[type, ...]] = {
+    "task": str,                 # the task text for the prompt (else the first observation)
+    "task_type": str,            # for success by task type
     "admissible_actions": list,
     "tool_calls": int,
 }

@@ -202,7 +202,8 @@ class TextWorldEnv(gymnasium.Env):
         self._done = False
         self._obs = clean_text(self._state["feedback"] or "")
         self._info = self._make_info(action_valid=True)
-        return self._obs, dict(self._info)
+        task = self.objective()
+        return self._obs, dict(self._info, **({"task": task} if task else {}))
 
     def step(self, action: str):
         if self._tw is None or self._state is None:
