@@ -55,6 +55,7 @@ class RolloutConfig:
     top_p: float = 1.0
     max_new_tokens: int = 128
     history_length: int = 2             # past (observation, action) pairs in the prompt
+    context: str = "window"             # window | conversation (each prompt extends the last)
     think: bool = True                  # ask for <think>...</think> before <action>
     prefill_action: bool = True         # think off: the reply starts with "<action>" (prompt side)
     env_workers: int = 4                # threads stepping environments in parallel
@@ -136,6 +137,7 @@ CHOICES = {
     "algorithm.advantage.normalize": ("std", "none"),
     "trainer.lr_schedule": ("cosine", "constant"),
     "trainer.samples": ("per_step", "trajectory"),
+    "rollout.context": ("window", "conversation"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }
 
@@ -204,6 +206,9 @@ def config_from_dict(data: dict) -> Config:
         raise ConfigError(f"{key}: {message}") from None
     assert isinstance(cfg, Config)
     _check_choices(cfg)
+    if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
+        raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
+                          "(prompts that extend each other)")
     return cfg
 
 

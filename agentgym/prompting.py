@@ -52,6 +52,17 @@ class Turn:
     action: str
 
 
+def _current_step(template: PromptTemplate, index: int, observation: str,
+                  admissible: list[str] | None, think: bool) -> list[str]:
+    parts = [template.observation.format(index=index, observation=observation.strip())]
+    if admissible:
+        listed = admissible[:MAX_ACTIONS_SHOWN]
+        more = f" (and {len(admissible) - len(listed)} more)" if len(admissible) > len(listed) else ""
+        parts.append(template.admissible.format(actions=", ".join(listed) + more))
+    parts.append(template.instruction_think if think else template.instruction_plain)
+    return parts
+
+
 def build_messages(template: PromptTemplate, task: str, history: list[Turn], observation: str,
                    admissible: list[str] | None, history_length: int,
                    think: bool = True) -> list[dict]:
@@ -65,15 +76,16 @@ def build_messages(template: PromptTemplate, task: str, history: list[Turn], obs
                                                   observation=turn.observation.strip(),
                                                   action=turn.action)
                      for i, turn in enumerate(shown))
-    parts.append(template.observation.format(index=len(history) + 1,
-                                             observation=observation.strip()))
-    if admissible:
-        listed = admissible[:MAX_ACTIONS_SHOWN]
-        more = f" (and {len(admissible) - len(listed)} more)" if len(admissible) > len(listed) else ""
-        parts.append(template.admissible.format(actions=", ".join(listed) + more))
-    parts.append(template.instruction_think if think else template.instruction_plain)
+    parts += _current_step(template, len(history) + 1, observation, admissible, think)
     return [{"role": "system", "content": template.system},
             {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def next_turn_message(template: PromptTemplate, index: int, observation: str,
+                      admissible: list[str] | None, think: bool = True) -> dict:
+    """The user turn that continues a conversation after the agent's last reply."""
+    return {"role": "user",
+            "content": "\n\n".join(_current_step(template, index, observation, admissible, think))}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from agentgym.envpool import EnvPool
 from agentgym.episode import (CONTEXT, ENV_ERROR, FAILURE, MAX_STEPS, SUCCESS, TIMEOUT,
                               Episode, Step)
 from agentgym.policy.base import Policy, SamplingParams
-from agentgym.prompting import PromptTemplate, Turn, build_messages, parse_action
+from agentgym.prompting import PromptTemplate, Turn, build_messages, next_turn_message, parse_action
 
 
 @dataclass
@@ -27,6 +27,10 @@ class RolloutSettings:
     # with think off, the reply is pre-filled with "<action>": the model writes only the
     # action and "</action>" (small models follow the format from the first iteration)
     prefill_action: bool = True
+    # "window": every prompt is re-rendered with the last `history_length` turns.
+    # "conversation": each prompt extends the previous prompt + reply (exact ids) by one
+    # user turn, so a whole episode is one sequence (trainer.samples=trajectory)
+    context: str = "window"
     sampling: SamplingParams = field(default_factory=SamplingParams)
     max_context: int | None = None   # None: the policy's own limit
 
@@ -41,6 +45,7 @@ class _Live:
     observation: str = ""
     info: dict = field(default_factory=dict)
     history: list[Turn] = field(default_factory=list)
+    conversation: list[int] = field(default_factory=list)  # last prompt + reply ids
 
 
 class RolloutEngine:
@@ -82,17 +87,41 @@ class RolloutEngine:
             active.append(x)
         return active
 
+    def _prompt_ids(self, x: _Live, prefix_ids: list[int]) -> list[int]:
+        s = self.settings
+        admissible = x.info.get("admissible_actions")
+        if s.context == "conversation" and x.conversation:
+            message = next_turn_message(self.template, len(x.history) + 1, x.observation,
+                                        admissible, s.think)
+            eos = self.policy.tokenizer.eos_token_id
+            closed = x.conversation if x.conversation[-1] == eos else x.conversation + [eos]
+            return closed + self._glue(message["content"]) + prefix_ids
+        history = 0 if s.context == "conversation" else s.history_length
+        messages = build_messages(self.template, x.task, x.history, x.observation, admissible,
+                                  history, s.think)
+        return self.policy.encode_chat(messages) + prefix_ids
+
+    def _glue(self, content: str) -> list[int]:
+        """Ids between an assistant reply's eos and the next reply: the user turn."""
+        if not hasattr(self, "_glue_text"):
+            tok, mark_a, mark_u = self.policy.tokenizer, "\x00A\x00", "\x00U\x00"
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": "u"}, {"role": "assistant", "content": mark_a},
+                 {"role": "user", "content": mark_u}], tokenize=False, add_generation_prompt=True)
+            after = text[text.index(mark_a) + len(mark_a):]
+            after = after[len(tok.eos_token):] if after.startswith(tok.eos_token) else after
+            self._glue_text = after.split(mark_u)
+        before, after = self._glue_text
+        return self.policy.tokenizer.encode(before + content + after, add_special_tokens=False)
+
     def _turn(self, active: list[_Live]) -> list[_Live]:
         s = self.settings
-        messages = [build_messages(self.template, x.task, x.history, x.observation,
-                                   x.info.get("admissible_actions"), s.history_length, s.think)
-                    for x in active]
         limit = s.max_context or self.policy.max_context
         t0 = time.perf_counter()
         prefix = "<action>" if (s.prefill_action and not s.think) else ""
         if self.policy.trainable:
             prefix_ids = self.policy.tokenizer.encode(prefix, add_special_tokens=False) if prefix else []
-            prompts = [self.policy.encode_chat(m) + prefix_ids for m in messages]
+            prompts = [self._prompt_ids(x, prefix_ids) for x in active]
             fits = [limit is None or len(p) + s.sampling.max_new_tokens <= limit for p in prompts]
             for x, ok in zip(active, fits):
                 if not ok:
@@ -102,6 +131,9 @@ class RolloutEngine:
             completions = self.policy.generate(prompts, s.sampling) if prompts else []
         else:
             prefix = ""
+            messages = [build_messages(self.template, x.task, x.history, x.observation,
+                                       x.info.get("admissible_actions"), s.history_length, s.think)
+                        for x in active]
             completions = self.policy.generate_chat(messages, s.sampling)
         generate_s = time.perf_counter() - t0
 
@@ -123,6 +155,7 @@ class RolloutEngine:
                         | ({"prefill": prefix} if prefix else {})
                         | ({"parse_problem": p.problem} if p.problem else {}))
             x.episode.steps.append(step)
+            x.conversation = step.prompt_ids + step.response_ids
             if out.error:
                 step.error = out.error
                 self._finish(x, TIMEOUT if out.timed_out else ENV_ERROR, out.error)

@@ -69,7 +69,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
     settings = RolloutSettings(
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
-        prefill_action=cfg.rollout.prefill_action,
+        prefill_action=cfg.rollout.prefill_action, context=cfg.rollout.context,
         sampling=sampling, max_context=cfg.rollout.max_context)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s)
