@@ -32,20 +32,27 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return done[-1] if done else None
 
 
-def rng_state(task_rng: np.random.Generator) -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(), "tasks": task_rng.bit_generator.state}
+def rng_state(task_rng: np.random.Generator, sampler=None) -> dict[str, Any]:
+    """Every random stream a run draws from; ``sampler`` is the policy's own generator."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state(), "tasks": task_rng.bit_generator.state}
+    if sampler is not None and hasattr(sampler, "get_rng_state"):
+        state["sampler"] = sampler.get_rng_state()
+    return state
 
 
-def restore_rng(state: dict[str, Any], task_rng: np.random.Generator) -> None:
+def restore_rng(state: dict[str, Any], task_rng: np.random.Generator, sampler=None) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     task_rng.bit_generator.state = state["tasks"]
+    if sampler is not None and "sampler" in state and hasattr(sampler, "set_rng_state"):
+        sampler.set_rng_state(state["sampler"])
 
 
 def save_checkpoint(run_dir: str | Path, iteration: int, model, optimizer, scheduler,
-                    task_rng: np.random.Generator, extra: dict[str, Any] | None = None) -> Path:
+                    task_rng: np.random.Generator, sampler=None,
+                    extra: dict[str, Any] | None = None) -> Path:
     final = checkpoint_dir(run_dir, iteration)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -54,14 +61,14 @@ def save_checkpoint(run_dir: str | Path, iteration: int, model, optimizer, sched
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save({"iteration": iteration,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": rng_state(task_rng), "extra": extra or {}}, tmp / "state.pt")
+                "rng": rng_state(task_rng, sampler), "extra": extra or {}}, tmp / "state.pt")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final
 
 
 def load_checkpoint(path: str | Path, model, optimizer, scheduler,
-                    task_rng: np.random.Generator) -> dict[str, Any]:
+                    task_rng: np.random.Generator, sampler=None) -> dict[str, Any]:
     """Load weights, optimizer, scheduler and RNG streams; returns the saved state."""
     path = Path(path)
     if not (path / "state.pt").is_file():
@@ -71,7 +78,7 @@ def load_checkpoint(path: str | Path, model, optimizer, scheduler,
     state = torch.load(path / "state.pt", weights_only=False)
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
-    restore_rng(state["rng"], task_rng)
+    restore_rng(state["rng"], task_rng, sampler)
     return state
 
 

@@ -59,13 +59,13 @@ def cmd_play(args) -> int:
 def cmd_train(args) -> int:
     from agentgym.trainer import train
 
-    if (args.config is None) == (args.resume is None):
-        raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
     overrides = list(args.overrides)
     config = args.config
     if config is not None and "=" in config:  # `agentgym train --resume DIR key=value`
         overrides.insert(0, config)
         config = None
+    if (config is None) == (args.resume is None):
+        raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
     train(config, overrides, resume_dir=args.resume)
     return 0
 

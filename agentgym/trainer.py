@@ -154,7 +154,8 @@ class Trainer:
             ckpt = latest_checkpoint(self.run_dir)
             if ckpt is None:
                 raise AgentGymError(f"no checkpoint in {self.run_dir}/checkpoints to resume from")
-            state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng)
+            state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng,
+                                    sampler=self.policy)
             self.start_iteration = state["iteration"] + 1
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
@@ -220,7 +221,7 @@ class Trainer:
             self.console.print(summary_line(it, metrics, total=last))
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
                 path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
-                                       self.scheduler, self.task_rng)
+                                       self.scheduler, self.task_rng, sampler=self.policy)
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
         self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "

@@ -13,8 +13,6 @@ from agentgym.samples import build_samples, collate
 from tests.toy_envs import CrashingEnv, GuessEnv, HangingEnv
 
 agentgym.register("test/RolloutGuess-v0", entry_point=GuessEnv, max_episode_steps=3)
-agentgym.register("test/RolloutCrash-v0", entry_point=CrashingEnv, max_episode_steps=3)
-agentgym.register("test/RolloutHang-v0", entry_point=HangingEnv, max_episode_steps=3)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +21,9 @@ def policy():
 
 
 def _engine(policy, env_id, group_size=2, timeout_s=30.0, **settings):
-    pool = EnvPool(lambda: agentgym.make(env_id), workers=2, timeout_s=timeout_s)
+    # a class instead of an id: the raw env, without the guard, sees every action
+    make = (lambda: agentgym.make(env_id)) if isinstance(env_id, str) else env_id
+    pool = EnvPool(make, workers=2, timeout_s=timeout_s)
     sampling = SamplingParams(max_new_tokens=6, temperature=1.0, stop_strings=["</action>"])
     return RolloutEngine(policy, pool, PromptTemplate(),
                          RolloutSettings(group_size=group_size, sampling=sampling, think=False, **settings),
@@ -58,7 +58,7 @@ def test_groups_share_their_task_and_ledger_is_exact(policy):
 
 
 def test_an_env_that_raises_ends_only_its_episode(policy):
-    engine = _engine(policy, "test/RolloutCrash-v0", group_size=2)
+    engine = _engine(policy, CrashingEnv, group_size=2)
     episodes = engine.run([1], iteration=0)
     engine.pool.close()
     for ep in episodes:
@@ -71,7 +71,7 @@ def test_an_env_that_raises_ends_only_its_episode(policy):
 
 def test_a_stuck_env_times_out_and_the_run_goes_on(policy):
     HangingEnv.release.clear()
-    engine = _engine(policy, "test/RolloutHang-v0", group_size=2, timeout_s=0.3)
+    engine = _engine(policy, HangingEnv, group_size=2, timeout_s=0.3)
     try:
         episodes = engine.run([1], iteration=0)
     finally:
