@@ -188,6 +188,11 @@ class Trainer:
         t0 = time.perf_counter()
         episodes = self.rollout(self.train_engine, seeds, it, "train")
         rollout_s = time.perf_counter() - t0
+        if not trainable(episodes):
+            self.store.add_episodes(episodes)
+            first = next((ep.error for ep in episodes if ep.error), "no steps were played")
+            raise AgentGymError(f"iteration {it}: no episode could be trained on; every one "
+                                f"ended in an environment failure, e.g. {first}")
         metrics = episode_metrics(episodes, "rollout")
         generated = sum(len(s.response_ids) for ep in episodes for s in ep.steps)
         metrics.update({"perf/rollout_s": rollout_s, "perf/tokens_per_s": generated / rollout_s})

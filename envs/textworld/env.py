@@ -195,14 +195,14 @@ class TextWorldEnv(gymnasium.Env):
         self.game_seed = split_seed(self.split, index)
         self.task_id = f"tw-{self.family}-{self.family_key}-seed{self.game_seed}"
         files = _games.ensure_game(self.family, self.params, self.game_seed, self.cache_dir)
-        self._load(files)
-
-        self._state = self._tw.reset()
+        with _games.TEXTWORLD_LOCK:
+            self._load(files)
+            self._state = self._tw.reset()
         self._reward_total = 0.0
         self._done = False
         self._obs = clean_text(self._state["feedback"] or "")
         self._info = self._make_info(action_valid=True)
-        task = self.objective()
+        task = self.objective
         return self._obs, dict(self._info, **({"task": task} if task else {}))
 
     def step(self, action: str):

@@ -62,9 +62,10 @@ FAMILIES = tuple(FAMILY_DEFAULTS)
 _CHALLENGE_NAMES = {"simple": "tw-simple", "cooking": "tw-cooking",
                     "treasure_hunter": "tw-treasure_hunter"}
 
-# Generation touches TextWorld's global random generator (``textworld.g_rng``), so
-# games are generated one at a time per process.
-_GENERATION_LOCK = threading.Lock()
+# Generation touches TextWorld's global random generator (``textworld.g_rng``), and
+# TextWorld's logic/grammar parsers (tatsu) are not thread-safe: generating, loading
+# and restarting games take this lock, one at a time per process. Steps do not.
+TEXTWORLD_LOCK = threading.RLock()
 
 #: Counters for tests and diagnostics: games generated / found in the cache.
 stats = {"generated": 0, "cache_hits": 0}
@@ -349,11 +350,11 @@ def _generate_into(directory: Path, family: str, params: dict[str, Any], seed: i
             leftover.unlink()
         start = time.perf_counter()
         try:
-            with _GENERATION_LOCK:  # TextWorld's global rng; compiling needs no lock
+            with TEXTWORLD_LOCK:
                 game, options = _make_game(family, params, gen_seed, directory / "game.z8")
-            from textworld.generator import compile_game
+                from textworld.generator import compile_game
 
-            compile_game(game, options)
+                compile_game(game, options)
         except Exception as exc:  # QuestGenerationError, AssertionError, ...
             if type(exc).__name__ == "CouldNotCompileGameError":
                 raise GameGenerationError(f"Inform 7 could not compile the game: {exc}") from exc
@@ -363,7 +364,8 @@ def _generate_into(directory: Path, family: str, params: dict[str, Any], seed: i
         policy = _policy_commands(game)
         if policy:
             candidates.append(policy)
-        walkthrough = next((c for c in candidates if c and _wins(directory / "game.z8", c)), None)
+        with TEXTWORLD_LOCK:  # playing it loads (parses) the game
+            walkthrough = next((c for c in candidates if c and _wins(directory / "game.z8", c)), None)
         if walkthrough is None:
             errors.append(f"seed {gen_seed}: no walkthrough wins the generated game")
             continue
