@@ -13,8 +13,14 @@ register(
                 "custom, cooking, treasure_hunter)",
 )
 register_template("agentgym/TextWorld-v0", PromptTemplate(
-    system="You are playing a text adventure game. Read what the game says, then type one "
-           "command to move closer to the goal.",
+    system="You play a text adventure game. Reply with one command from the list of "
+           "commands, written as <action>command</action>. Example: if the commands are "
+           "'open door, take apple, look' and the goal is to eat the apple, reply "
+           "<action>take apple</action>.",
     task="Goal: {task}",
-    admissible="Commands you can type now: {actions}",
+    observation="{observation}",
+    admissible="Commands: {actions}",
+    instruction_plain="Your command:",
+    instruction_think="Think briefly inside <think> </think>, then give your command as "
+                      "<action>command</action>.",
 ))
