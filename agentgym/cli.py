@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import yaml
 from rich.console import Console
@@ -155,7 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_known_warnings() -> None:
+    """Warnings from dependencies that say nothing a user can act on."""
+    warnings.filterwarnings("ignore", message=".*is not fully supported.*")  # jericho on TextWorld games
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_known_warnings()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

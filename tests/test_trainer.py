@@ -86,3 +86,20 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     assert main(["validate", str(config)]) == 2
     err = capsys.readouterr().err
     assert "trainer.iterashuns" in err and "trainer.iterations" in err and "Traceback" not in err
+
+
+def test_eval_command_with_checkpoint_prints_table(tmp_path, capsys):
+    run = _train(tmp_path / "run", "trainer.iterations=1")
+    config = tmp_path / "eval.yaml"
+    config.write_text("\n".join(f"{k}: {v}" for k, v in (
+        ("env", "{id: test/TrainGuess-v0}"), ("model", "{name: tiny-smollm2}"),
+        ("rollout", "{max_new_tokens: 6, think: false}"), ("eval", "{tasks: 3}"))) + "\n")
+    store = tmp_path / "eval.db"
+    assert main(["eval", str(config), "--checkpoint", str(run), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "weights from" in out and "iter_000001" in out
+    assert "success" in out and "3" in out
+    with EpisodeStore(store) as s:
+        assert s.count(split="eval") == 3
+    assert main(["eval", str(config), "eval.tasks=0"]) == 2
+    assert "eval.tasks is 0" in capsys.readouterr().err
