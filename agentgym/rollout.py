@@ -53,6 +53,7 @@ class RolloutEngine:
                  settings: RolloutSettings, env_id: str = "", run_id: str = "run"):
         self.policy, self.pool, self.template = policy, pool, template
         self.settings, self.env_id, self.run_id = settings, env_id, run_id
+        self._glue_text: list[str] | None = None  # chat-template text around a user turn
 
     def run(self, seeds: list[int], *, iteration: int = 0, split: str = "train",
             on_turn: Callable[[int, int], None] | None = None) -> list[Episode]:
@@ -103,7 +104,7 @@ class RolloutEngine:
 
     def _glue(self, content: str) -> list[int]:
         """Ids between an assistant reply's eos and the next reply: the user turn."""
-        if not hasattr(self, "_glue_text"):
+        if self._glue_text is None:
             tok, mark_a, mark_u = self.policy.tokenizer, "\x00A\x00", "\x00U\x00"
             text = tok.apply_chat_template(
                 [{"role": "user", "content": "u"}, {"role": "assistant", "content": mark_a},
