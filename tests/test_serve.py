@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import urllib.error
@@ -21,9 +22,11 @@ from agentgym.policy.server import ServerThread
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "agentgym-cache"  # shared with test_policy
+    if os.environ.get("AGENTGYM_CACHE"):  # conftest's per-session temp cache
+        yield make_policy("tiny-smollm2", seed=0)
+        return
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AGENTGYM_CACHE", str(path))
+        mp.setenv("AGENTGYM_CACHE", str(tmp_path_factory.getbasetemp() / "agentgym-cache"))
         yield make_policy("tiny-smollm2", seed=0)
 
 
@@ -233,3 +236,39 @@ def test_make_policy_openai_needs_a_url(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(AgentGymError, match="base_url"):
         make_policy("m", backend="openai")
+
+
+def test_one_bad_request_does_not_fail_its_batch(tiny):
+    entered, release, queued2 = threading.Event(), threading.Event(), threading.Event()
+    calls = []
+
+    class Gated:
+        name, max_context, trainable = "gated", 8192, True
+        tokenizer = tiny.tokenizer
+
+        def generate_chat(self, conversations, sampling):
+            calls.append(len(conversations))
+            if len(calls) == 1:
+                entered.set()
+                assert release.wait(60)
+            return tiny.generate_chat(conversations, sampling)
+
+    with ServerThread(Gated()) as srv:
+        srv.batcher.on_submit = lambda n: queued2.set() if n >= 2 else None
+        url = srv.base_url + "/chat/completions"
+        ok = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        too_long = {"messages": [{"role": "user", "content": "word " * 9000}], "max_tokens": 2}
+        results = {}
+        threads = [threading.Thread(target=lambda k=k, b=b: results.__setitem__(k, post(url, b)))
+                   for k, b in (("first", ok), ("ok", ok), ("long", too_long))]
+        threads[0].start()
+        assert entered.wait(60)
+        threads[1].start()
+        threads[2].start()
+        assert queued2.wait(60)
+        release.set()
+        for t in threads:
+            t.join(60)
+    assert calls == [1, 2, 1, 1]  # the failed batch of two is retried one by one
+    assert results["first"][0] == 200 and results["ok"][0] == 200
+    assert results["long"][0] == 400 and "context" in results["long"][1]["error"]["message"]

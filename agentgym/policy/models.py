@@ -30,7 +30,7 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -219,7 +219,11 @@ def _convert_smollm2(out: Path) -> None:
 
 def smollm2_dir() -> Path:
     """The converted SmolLM2 directory in the cache, converting the GGUF if needed."""
-    return ensure_cached(model_cache_dir(SMOLLM2), _convert_smollm2, source=str(smollm2_gguf_path()))
+    path = model_cache_dir(SMOLLM2)
+    if not _cache_valid(path):
+        print(f"agentgym: converting the SmolLM2 GGUF once (~25 s on 2 cores); cached at {path}",
+              file=sys.stderr, flush=True)
+    return ensure_cached(path, _convert_smollm2, source=str(smollm2_gguf_path()))
 
 
 def _build_smollm2_tokenizer(out: Path) -> None:

@@ -118,6 +118,9 @@ class OpenAIPolicy(Policy):
         loop, thread = self._loop, self._thread
         if loop is None or loop.is_closed():
             return
+        if threading.current_thread() is thread:  # e.g. garbage-collected on the loop thread
+            loop.call_soon(loop.stop)
+            return
 
         async def shutdown() -> None:
             if self._session is not None and not self._session.closed:

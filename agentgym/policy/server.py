@@ -107,20 +107,25 @@ class _Batcher:
                 batch = self._take_batch()
                 if not batch:
                     break
-                sampling = batch[0].sampling
-                conversations = [p.messages for p in batch]
-                try:
-                    results = await loop.run_in_executor(
-                        self.executor, self.policy.generate_chat, conversations, sampling)
-                    self.batches += 1
-                except Exception as exc:  # noqa: BLE001 - delivered to each request
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(exc)
-                    continue
-                for p, completion in zip(batch, results):
-                    if not p.future.done():
-                        p.future.set_result(completion)
+                await self._run_batch(loop, batch)
+
+    async def _run_batch(self, loop, batch: list[_Pending]) -> None:
+        sampling = batch[0].sampling
+        try:
+            results = await loop.run_in_executor(
+                self.executor, self.policy.generate_chat, [p.messages for p in batch], sampling)
+            self.batches += 1
+        except Exception as exc:  # noqa: BLE001 - delivered to the request(s)
+            if len(batch) > 1:  # one bad request (e.g. too long) must not fail the others
+                for p in batch:
+                    await self._run_batch(loop, [p])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
+            return
+        for p, completion in zip(batch, results):
+            if not p.future.done():
+                p.future.set_result(completion)
 
 
 def _sampling_key(s: SamplingParams) -> tuple:
