@@ -5,7 +5,7 @@ Batched: agentgym's engine, one generation per turn over every running episode a
 environment steps in parallel. Same model, tasks, seeds, prompts, sampling settings
 and turn limit; both report generated tokens per second, measured in one run.
 
-    python tools/bench_rollout.py [--envs 16] [--max-new-tokens 32] [--steps 4]
+    python tools/bench_rollout.py [--envs 16] [--max-new-tokens 64] [--steps 3] [--no-think]
 
 Last line: ``bench_rollout: ratio=<batched tokens/s / naive tokens/s>`` (goal >= 3).
 """
@@ -41,8 +41,8 @@ def naive_rollout(policy, seeds: list[int], args) -> int:
         task, history = info.get("task") or obs, []
         while True:
             messages = build_messages(template, task, history, obs, info.get("admissible_actions"),
-                                      history_length=2, think=False)
-            ids = torch.tensor([policy.encode_chat(messages) + prefix])
+                                      history_length=2, think=args.think)
+            ids = torch.tensor([policy.encode_chat(messages) + (prefix if not args.think else [])])
             with torch.inference_mode():
                 out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
                                      temperature=1.0, max_new_tokens=args.max_new_tokens,
@@ -50,7 +50,8 @@ def naive_rollout(policy, seeds: list[int], args) -> int:
                                      pad_token_id=tok.pad_token_id)
             new = out[0, ids.shape[1]:].tolist()
             generated += len(new)
-            action = parse_action("<action>" + tok.decode(new, skip_special_tokens=True)).action
+            text = tok.decode(new, skip_special_tokens=True)
+            action = parse_action(text if args.think else "<action>" + text).action
             obs2, _, terminated, truncated, info = env.step(action or "")
             history.append(Turn(obs, action or "(no action)"))
             obs = obs2
@@ -62,7 +63,7 @@ def naive_rollout(policy, seeds: list[int], args) -> int:
 
 def batched_rollout(policy, seeds: list[int], args) -> int:
     pool = EnvPool(lambda: agentgym.make(ENV_ID, max_episode_steps=args.steps, **GAME), workers=4)
-    settings = RolloutSettings(group_size=1, history_length=2, think=False, sampling=SamplingParams(
+    settings = RolloutSettings(group_size=1, history_length=2, think=args.think, sampling=SamplingParams(
         max_new_tokens=args.max_new_tokens, temperature=1.0, stop_strings=["</action>"]))
     engine = RolloutEngine(policy, pool, template_for(ENV_ID), settings, env_id=ENV_ID)
     episodes = engine.run(seeds)
@@ -74,8 +75,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--envs", type=int, default=16)
-    ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=4, help="turn limit per episode")
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--no-think", dest="think", action="store_false",
+                    help="short replies (<action> pre-filled) instead of <think> first")
+    ap.add_argument("--steps", type=int, default=3, help="turn limit per episode")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
