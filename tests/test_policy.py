@@ -23,8 +23,11 @@ _USER_CACHE = os.environ.get("AGENTGYM_CACHE")  # before any fixture points it e
 
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory):
-    """A cache directory shared by every fast test in the session (the tokenizer is
-    extracted from the GGUF once)."""
+    """The session's cache directory (conftest points AGENTGYM_CACHE at a temp dir), so
+    the tokenizer is extracted from the GGUF once per test session."""
+    if os.environ.get("AGENTGYM_CACHE"):
+        yield os.environ["AGENTGYM_CACHE"]
+        return
     path = tmp_path_factory.getbasetemp() / "agentgym-cache"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGENTGYM_CACHE", str(path))
