@@ -140,11 +140,9 @@ def test_context_overflow_is_a_400(server, tiny):
     assert status == 400 and "context" in body["error"]["message"]
 
 
-def test_concurrent_requests_are_batched(tiny):
-    """While a batch generates, new requests queue up and go out together."""
-    entered, release = threading.Event(), threading.Event()
-    queued3 = threading.Event()
-    sizes = []
+def _gated(tiny):
+    """A policy whose first batch blocks until ``release`` is set; batch sizes in ``sizes``."""
+    entered, release, sizes = threading.Event(), threading.Event(), []
 
     class Gated:
         name, max_context, trainable = "gated", 8192, True
@@ -157,7 +155,15 @@ def test_concurrent_requests_are_batched(tiny):
                 assert release.wait(60)
             return tiny.generate_chat(conversations, sampling)
 
-    with ServerThread(Gated()) as srv:
+    return Gated(), entered, release, sizes
+
+
+def test_concurrent_requests_are_batched(tiny):
+    """While a batch generates, new requests queue up and go out together."""
+    gated, entered, release, sizes = _gated(tiny)
+    queued3 = threading.Event()
+
+    with ServerThread(gated) as srv:
         srv.batcher.on_submit = lambda n: queued3.set() if n >= 3 else None
         url = srv.base_url + "/chat/completions"
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0.0}
@@ -239,21 +245,10 @@ def test_make_policy_openai_needs_a_url(monkeypatch):
 
 
 def test_one_bad_request_does_not_fail_its_batch(tiny):
-    entered, release, queued2 = threading.Event(), threading.Event(), threading.Event()
-    calls = []
+    gated, entered, release, calls = _gated(tiny)
+    queued2 = threading.Event()
 
-    class Gated:
-        name, max_context, trainable = "gated", 8192, True
-        tokenizer = tiny.tokenizer
-
-        def generate_chat(self, conversations, sampling):
-            calls.append(len(conversations))
-            if len(calls) == 1:
-                entered.set()
-                assert release.wait(60)
-            return tiny.generate_chat(conversations, sampling)
-
-    with ServerThread(Gated()) as srv:
+    with ServerThread(gated) as srv:
         srv.batcher.on_submit = lambda n: queued2.set() if n >= 2 else None
         url = srv.base_url + "/chat/completions"
         ok = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
