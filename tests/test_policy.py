@@ -130,6 +130,19 @@ def test_left_padding_does_not_change_results(policy):
         torch.testing.assert_close(torch.tensor(alone.entropies), torch.tensor(out.entropies), atol=1e-4, rtol=0)
 
 
+def test_repeated_prompts_are_prefilled_once_and_sampled_independently(policy):
+    a, b = chat(policy, "the same task for every group member", "another task")
+    greedy = SamplingParams(max_new_tokens=12, temperature=0.0)
+    outs = policy.generate([a, b, a, a], greedy)
+    assert outs[0].token_ids == outs[2].token_ids == outs[3].token_ids
+    assert outs[1].token_ids == policy.generate([b], greedy)[0].token_ids
+    sampled = policy.generate([a] * 6, SamplingParams(max_new_tokens=12, temperature=1.0))
+    assert len({tuple(o.token_ids) for o in sampled}) > 1  # shared prefill, separate samples
+    for out in sampled:
+        lp, _ = rescore(policy.model, a, out.token_ids)
+        torch.testing.assert_close(torch.tensor(out.logprobs), lp, atol=1e-4, rtol=0)
+
+
 def test_greedy_logprobs_are_untempered(policy):
     prompt = chat(policy, "greedy")[0]
     out = policy.generate([prompt], SamplingParams(max_new_tokens=8, temperature=0.0))[0]

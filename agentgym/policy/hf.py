@@ -223,6 +223,11 @@ def _new_cache(model, capacity: int):
     return cache
 
 
+def _is_growing(cache) -> bool:
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) is _growing_layer_class() for layer in layers)
+
+
 def _crop_left(cache, n: int) -> bool:
     """Drop the first ``n`` positions of every layer (plain or growing layers only);
     returns False, leaving the cache alone, if any layer is of another kind."""
@@ -510,6 +515,53 @@ class HFPolicy(Policy):
         out = self.model(**kwargs)
         return out.logits[:, -1, :]
 
+    def _prefill_distinct(self, prompts: list[list[int]], width: int, cache) -> torch.Tensor:
+        """Fill ``cache`` with the left-padded batch's prompt K/V and return each row's
+        next-token logits, running the model once per *distinct* prompt.
+
+        Rollout groups start from identical prompts (G members, one task), and on CPU a
+        prompt of a few hundred tokens already keeps the matmuls busy, so one unpadded
+        forward per distinct prompt costs less than a padded forward over every row.
+        On a GPU the distinct prompts go through in one padded batch instead.
+        """
+        from transformers import DynamicCache
+
+        device = self.device
+        index: dict[tuple[int, ...], int] = {}
+        row_source = [index.setdefault(tuple(p), len(index)) for p in prompts]
+        distinct = [list(p) for p in index]
+        per_call = 1 if device.type == "cpu" else len(distinct)
+        keys: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        logits = None
+        order = sorted(range(len(distinct)), key=lambda u: len(distinct[u]))
+        for start in range(0, len(order), per_call):
+            rows = order[start:start + per_call]
+            w = max(len(distinct[u]) for u in rows)
+            ids = torch.full((len(rows), w), self.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), w), dtype=torch.bool)
+            for r, u in enumerate(rows):
+                ids[r, w - len(distinct[u]):] = torch.tensor(distinct[u], dtype=torch.long)
+                mask[r, w - len(distinct[u]):] = True
+            ids, mask = ids.to(device), mask.to(device)
+            position_ids = (mask.long().cumsum(-1) - 1).clamp_(min=0)
+            small = DynamicCache(config=self.model.config)
+            out = self._forward(ids, None if bool(mask.all()) else mask, position_ids, small, last_only=True)
+            if logits is None:
+                logits = out.new_empty((len(distinct), out.shape[-1]))
+            at = torch.tensor(rows, dtype=torch.long, device=device)
+            logits[at] = out
+            for layer_idx, layer in enumerate(small.layers):
+                if layer_idx == len(keys):  # padding slots hold zeros: masked, and never NaN
+                    keys.append(layer.keys.new_zeros((len(distinct), *layer.keys.shape[1:2], width, layer.keys.shape[-1])))
+                    values.append(layer.values.new_zeros((len(distinct), *layer.values.shape[1:2], width, layer.values.shape[-1])))
+                keys[layer_idx][at, :, width - w:] = layer.keys
+                values[layer_idx][at, :, width - w:] = layer.values
+        expand = torch.tensor(row_source, dtype=torch.long, device=device)
+        for layer, k, v in zip(cache.layers, keys, values):
+            layer.update(k.index_select(0, expand), v.index_select(0, expand))
+        return logits.index_select(0, expand)
+
     def _generate_batch(self, prompts: list[list[int]], budgets: list[int], sampling: SamplingParams) -> list[Completion]:
         device = self.device
         n = len(prompts)
@@ -541,8 +593,11 @@ class HFPolicy(Policy):
             with torch.inference_mode(), _narrow_linears(self.model), \
                     _generation_attention(self.model) as sdpa:
                 cache = _new_cache(self.model, width + max_steps)
-                # Prefill: HF builds the causal + padding mask (it handles fully padded rows).
-                logits = self._forward(input_ids, mask if padded else None, position_ids, cache, last_only=True)
+                if _is_growing(cache):
+                    logits = self._prefill_distinct(prompts, width, cache)
+                else:
+                    # HF builds the causal + padding mask (it handles fully padded rows).
+                    logits = self._forward(input_ids, mask if padded else None, position_ids, cache, last_only=True)
                 for _step in range(max_steps):
                     token, lp, ent = sample_next(logits, sampling, self.generator)
                     token_l, lp_l, ent_l = token.tolist(), lp.tolist(), ent.tolist()
