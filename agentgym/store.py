@@ -56,7 +56,9 @@ DB_NAME = "episodes.db"
 SCHEMA_VERSION = 1
 CHUNK_TOKENS = 128
 FILTERS = ("run_id", "iteration", "split", "group_id", "env_id", "task_id", "task_type",
-           "won", "termination")
+           "won", "termination", "episode_id", "has_error")
+# columns whose distinct values and per-value statistics the viewer may ask for
+GROUP_COLUMNS = ("run_id", "iteration", "split", "env_id", "task_type", "termination", "won")
 ORDER_KEYS = {"iteration": "iteration", "episode": "id", "reward": "total_reward",
               "length": "length", "won": "won", "group": "group_id", "task": "task_id",
               "created": "created_at"}
@@ -91,6 +93,15 @@ CREATE TABLE steps (
     timings TEXT NOT NULL, error TEXT, info TEXT NOT NULL,
     UNIQUE (episode_id, step))
 """
+# Read-side indexes (the viewer's filters); added to older stores on a writable open.
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS episodes_env_id ON episodes (env_id)",
+    "CREATE INDEX IF NOT EXISTS episodes_error ON episodes (error)",
+    "CREATE INDEX IF NOT EXISTS episodes_split_iteration ON episodes (split, iteration)",
+    # covers stats(by=split/task_type): the overview reads it instead of the wide rows
+    "CREATE INDEX IF NOT EXISTS episodes_outcomes ON episodes "
+    "(split, task_type, won, total_reward, length)",
+)
 
 _STEP_COLUMNS = ("step", "observation", "prompt_len", "prompt_chunks", "response_ids",
                  "logprobs", "entropies", "response_text", "action", "action_valid",
@@ -136,6 +147,22 @@ class EpisodeSummary:
 
 
 _SUMMARY_COLUMNS = tuple(f.name for f in fields(EpisodeSummary))
+
+
+@dataclass
+class StepSummary:
+    """A step without its prompt and token arrays (see :meth:`EpisodeStore.group_steps`)."""
+
+    episode_id: str
+    index: int
+    anchor: str
+    action: str | None
+    action_valid: bool
+    reward: float | None
+    advantage: float | None
+    advantage_parts: dict[str, float]
+    entropy_mean: float | None
+    episode_won: bool
 
 
 class EpisodeStore:
@@ -196,6 +223,9 @@ class EpisodeStore:
                         self._con.execute(statement)
                     found = str(SCHEMA_VERSION)
                     self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (found,))
+                if found == str(SCHEMA_VERSION):
+                    for statement in _INDEXES:
+                        self._con.execute(statement)
         if found != str(SCHEMA_VERSION):
             raise AgentGymError(f"{self.path} has episode-store schema version {found}; "
                                 f"this agentgym reads version {SCHEMA_VERSION}")
@@ -350,17 +380,31 @@ class EpisodeStore:
         """Episode summaries matching ``filters``, a page at a time.
 
         Filters (keyword, each a value or a list of accepted values; None = any):
-        ``run_id iteration split group_id env_id task_id task_type won termination``.
+        ``run_id iteration split group_id env_id task_id task_type won termination
+        episode_id``, and ``has_error`` (a bool: episodes with / without an error).
         ``order``: comma-separated keys from ``ORDER_KEYS`` (``-key`` for descending);
         "episode" is insertion order. ``limit=None`` returns every match.
         """
         where, params = _where(filters)
-        sql = (f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM episodes{where} "
-               f"ORDER BY {_order_by(order)} LIMIT ? OFFSET ?")
-        with self._lock:
-            rows = self._con.execute(sql, [*params, -1 if limit is None else limit,
-                                           offset]).fetchall()
-        return [EpisodeSummary.from_row(row) for row in rows]
+        columns = ", ".join(_SUMMARY_COLUMNS)
+        if limit is None:
+            sql = (f"SELECT {columns} FROM episodes{where} ORDER BY {_order_by(order)} "
+                   "LIMIT -1 OFFSET ?")
+            with self._lock:
+                rows = self._con.execute(sql, [*params, offset]).fetchall()
+            return [EpisodeSummary.from_row(row) for row in rows]
+        # A page: sort and skip row ids only (narrow rows, often straight off an index),
+        # then read the page's wide rows. Much faster on big stores than sorting them all.
+        sql = f"SELECT id FROM episodes{where} ORDER BY {_order_by(order)} LIMIT ? OFFSET ?"
+        with self._transaction(write=False):
+            ids = [r[0] for r in self._con.execute(sql, [*params, limit, offset])]
+            by_id = {}
+            for start in range(0, len(ids), _SQL_BATCH):
+                batch = ids[start:start + _SQL_BATCH]
+                by_id.update((row[0], row[1:]) for row in self._con.execute(
+                    f"SELECT id, {columns} FROM episodes WHERE id IN ({_marks(len(batch))})",
+                    batch))
+        return [EpisodeSummary.from_row(by_id[i]) for i in ids]
 
     def count(self, **filters: Any) -> int:
         """How many episodes match ``filters`` (the same keywords as :meth:`query`)."""
@@ -375,6 +419,55 @@ class EpisodeStore:
         with self._lock:
             return [r[0] for r in self._con.execute(
                 f"SELECT DISTINCT iteration FROM episodes{where} ORDER BY iteration", params)]
+
+    def distinct(self, column: str, **filters: Any) -> list[Any]:
+        """The distinct values of ``column`` (one of ``GROUP_COLUMNS``) among the matches,
+        ascending, None first."""
+        _check_group_columns([column])
+        where, params = _where(filters)
+        if where or column == "run_id":
+            sql = f"SELECT DISTINCT {column} FROM episodes{where} ORDER BY {column}"
+        else:  # hop along the column's index, one search per value (a loose index scan)
+            sql = (f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM episodes UNION ALL "
+                   f"SELECT (SELECT MIN({column}) FROM episodes WHERE {column} > v.x) FROM v "
+                   f"WHERE v.x IS NOT NULL) "
+                   f"SELECT NULL WHERE EXISTS (SELECT 1 FROM episodes WHERE {column} IS NULL) "
+                   f"UNION ALL SELECT x FROM v WHERE x IS NOT NULL")
+        with self._lock:
+            return [r[0] for r in self._con.execute(sql, params)]
+
+    def stats(self, by: Sequence[str] = (), **filters: Any) -> list[dict[str, Any]]:
+        """Per combination of the ``by`` columns (from ``GROUP_COLUMNS``): how many episodes
+        match, how many were won, mean reward and mean length."""
+        _check_group_columns(by)
+        where, params = _where(filters)
+        keys = ", ".join(by)
+        sql = (f"SELECT {keys + ', ' if by else ''}COUNT(*), SUM(won), AVG(total_reward), "
+               f"AVG(length) FROM episodes{where}"
+               + (f" GROUP BY {keys} ORDER BY {keys}" if by else ""))
+        with self._lock:
+            rows = self._con.execute(sql, params).fetchall()
+        out = []
+        for row in rows:
+            n, wins, reward, length = row[len(by):]
+            if n:
+                out.append({**dict(zip(by, row[:len(by)])), "episodes": n, "wins": wins or 0,
+                            "reward_mean": reward, "length_mean": length})
+        return out
+
+    def group_steps(self, group_id: str) -> list[StepSummary]:
+        """Every step of every episode in a group, without prompts or token arrays: what
+        anchor-state grouping (GiGPO) compares. Ordered by episode, then step."""
+        sql = ("SELECT s.episode_id, s.step, s.anchor, s.action, s.action_valid, s.reward, "
+               "s.advantage, s.advantage_parts, s.entropy_mean, e.won "
+               "FROM episodes e JOIN steps s ON s.episode_id = e.episode_id "
+               "WHERE e.group_id = ? ORDER BY e.id, s.step")
+        with self._lock:
+            rows = self._con.execute(sql, (group_id,)).fetchall()
+        return [StepSummary(episode_id=r[0], index=r[1], anchor=r[2], action=r[3],
+                            action_valid=bool(r[4]), reward=r[5], advantage=r[6],
+                            advantage_parts=json.loads(r[7]), entropy_mean=r[8],
+                            episode_won=bool(r[9])) for r in rows]
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: "ok" for a sound file."""
@@ -411,10 +504,19 @@ def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
             raise TypeError(f"unknown episode filter {name!r}; use one of {FILTERS}")
         if value is None:
             continue
+        if name == "has_error":  # a bool: episodes with (or without) an error
+            clauses.append("error IS NOT NULL" if value else "error IS NULL")
+            continue
         values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
         clauses.append(f"{name} IN ({_marks(len(values))})")
         params += values
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _check_group_columns(columns: Sequence[str]) -> None:
+    for column in columns:
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"cannot group episodes by {column!r}; use one of {GROUP_COLUMNS}")
 
 
 def _order_by(order: str) -> str:

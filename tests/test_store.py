@@ -272,3 +272,64 @@ def test_survives_kill_9_of_the_writer(tmp_path):
         store.add_episodes([sample_episode(10**7, 0)])  # and it takes new episodes
         assert store.count() == len(stored) + 1
         assert store.integrity_check() == "ok"
+
+
+def test_read_side_queries_for_the_viewer(store):
+    episodes = [sample_episode(b, i, iteration=b % 2,
+                               task_type=None if i == 3 else f"type{i % 2}",
+                               error="EnvError: boom" if (b, i) == (1, 2) else None)
+                for b in range(3) for i in range(4)]
+    store.add_episodes(episodes)
+    assert store.distinct("task_type") == [None, "type0", "type1"]
+    assert store.distinct("iteration") == [0, 1]
+    assert store.distinct("task_type", iteration=1) == [None, "type0", "type1"]
+    assert store.distinct("won", task_type="type1") == [0]
+    with pytest.raises(ValueError, match="cannot group"):
+        store.distinct("final_observation")
+    assert [s.episode_id for s in store.query(has_error=True)] == ["b1-e2"]
+    assert store.count(has_error=False) == 11
+    assert [s.episode_id for s in store.query(episode_id=["b2-e1", "b0-e0"])] == ["b0-e0", "b2-e1"]
+
+    stats = {(r["iteration"], r["task_type"]): r
+             for r in store.stats(by=("iteration", "task_type"))}
+    expected = [e for e in episodes if e.iteration == 0 and e.task_type == "type0"]
+    row = stats[(0, "type0")]
+    assert row["episodes"] == len(expected) and row["wins"] == sum(e.won for e in expected)
+    assert row["length_mean"] == pytest.approx(sum(e.length for e in expected) / len(expected))
+    [total] = store.stats()
+    assert total["episodes"] == 12 and total["wins"] == 6
+
+    # a page comes back in order, the same rows as the whole list sliced
+    order = "-reward,-iteration,episode"
+    whole = [s.episode_id for s in store.query(order=order, limit=None)]
+    paged = [s.episode_id for o in range(0, 12, 5)
+             for s in store.query(order=order, limit=5, offset=o)]
+    assert paged == whole
+
+
+def test_group_steps_for_anchor_groups(store):
+    a, b = sample_episode(0, 0, n_steps=3), sample_episode(0, 1, n_steps=2)
+    other = sample_episode(1, 0, n_steps=2)
+    b.steps[0].advantage_parts = {"episode": 0.5, "step": -0.25}
+    store.add_episodes([a, other, b])
+    steps = store.group_steps("g0")
+    assert [(s.episode_id, s.index) for s in steps] == [
+        ("b0-e0", 0), ("b0-e0", 1), ("b0-e0", 2), ("b0-e1", 0), ("b0-e1", 1)]
+    first_b = steps[3]
+    assert (first_b.anchor, first_b.action, first_b.advantage_parts, first_b.episode_won) == (
+        "room0", "go 0", {"episode": 0.5, "step": -0.25}, False)
+    assert store.group_steps("missing") == []
+
+
+def test_old_stores_get_the_viewer_indexes(tmp_path):
+    with EpisodeStore(tmp_path) as store:
+        store.add_episodes([sample_episode(0, 0)])
+        store._con.execute("DROP INDEX episodes_env_id")
+    with EpisodeStore(tmp_path, readonly=True) as reader:  # read-only: works, unchanged
+        assert reader.count(env_id="agentgym/Test-v0") == 1
+    with EpisodeStore(tmp_path):
+        pass
+    with sqlite3.connect(tmp_path / "episodes.db") as con:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"episodes_env_id", "episodes_error", "episodes_split_iteration",
+            "episodes_outcomes"} <= names

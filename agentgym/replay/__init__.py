@@ -1,0 +1,1 @@
+"""Inspect a run: web viewer, terminal views, re-play verification (``agentgym replay``)."""
