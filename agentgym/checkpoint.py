@@ -2,7 +2,7 @@
 
 ``RUN_DIR/checkpoints/iter_000010/`` holds ``model/`` (HF ``save_pretrained``: full
 weights, or the LoRA adapter), ``optimizer.pt`` and ``state.pt`` (iteration, scheduler,
-RNG states). A checkpoint is written to a temporary directory and renamed into place,
+RNG states, and ``extra``: trainer state such as EPO's entropy history). A checkpoint is written to a temporary directory and renamed into place,
 so a kill mid-write never leaves a half checkpoint that resume would pick up.
 """
 

@@ -69,9 +69,36 @@ class RewardConfig:
 
 
 @dataclass
+class EMPGConfig:
+    k: float = 1.0                      # g = exp(-k H~) / mean(exp(-k H~))
+    k_next: float = 1.0                 # f = exp(-k_next H~_{t+1})
+    zeta: float = 0.05                  # weight of the next-step confidence bonus f
+    entropy_source: str = "entropy"     # entropy (rollout token entropies) | logprob (-mean logprob)
+
+
+@dataclass
 class AdvantageConfig:
     episode: str = "grpo"               # grpo | rloo
     normalize: str = "std"              # std | none  (grpo only)
+    episode_scope: str = "trajectory"   # trajectory | step: group mean/std over trajectories or step samples
+    step: str = "none"                  # none | gigpo | salt
+    step_weight: float = 1.0            # gigpo: omega in A = A^E + omega * A^S
+    gamma: float = 0.95                 # gigpo: discount of step returns
+    step_normalize: str = "mean_norm"   # gigpo: mean_norm | mean_std_norm
+    anchor_match: str = "exact"         # gigpo: exact | similarity
+    similarity_threshold: float = 0.95  # gigpo, anchor_match=similarity: difflib ratio to join a step group
+    modulate: str = "none"              # none | empg
+    empg: EMPGConfig = field(default_factory=EMPGConfig)
+
+
+@dataclass
+class EPOConfig:
+    coef: float = 0.001                 # lambda: L = L_policy - lambda (L_H - beta_k L_smooth)
+    alpha: float = 0.1                  # weight of the smoothing penalty (0.05 for ScienceWorld)
+    kappa_low: float = 0.0              # band around the history mean: [kappa_low, kappa_high] x H_W
+    kappa_high: float = 2.0
+    gamma: float = 3.0                  # phase weight beta_k = 1 + exp(-gamma k / floor(K/2))
+    penalty_grad: bool = True           # false: the public code's penalty without gradient
 
 
 @dataclass
@@ -81,6 +108,8 @@ class LossConfig:
     dual_clip: Optional[float] = 3.0
     kl_coef: float = 0.0                # > 0 loads a frozen reference model (low_var_kl)
     entropy_coef: float = 0.0           # entropy bonus
+    entropy: str = "none"               # none | epo (entropy regularisation with smoothing)
+    epo: EPOConfig = field(default_factory=EPOConfig)
 
 
 @dataclass
@@ -135,6 +164,13 @@ CHOICES = {
     "rollout.backend": ("hf", "openai"),
     "algorithm.advantage.episode": ("grpo", "rloo"),
     "algorithm.advantage.normalize": ("std", "none"),
+    "algorithm.advantage.episode_scope": ("trajectory", "step"),
+    "algorithm.advantage.step": ("none", "gigpo", "salt"),
+    "algorithm.advantage.step_normalize": ("mean_norm", "mean_std_norm"),
+    "algorithm.advantage.anchor_match": ("exact", "similarity"),
+    "algorithm.advantage.modulate": ("none", "empg"),
+    "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
+    "algorithm.loss.entropy": ("none", "epo"),
     "trainer.lr_schedule": ("cosine", "constant"),
     "trainer.samples": ("per_step", "trajectory"),
     "rollout.context": ("window", "conversation"),
@@ -206,10 +242,27 @@ def config_from_dict(data: dict) -> Config:
         raise ConfigError(f"{key}: {message}") from None
     assert isinstance(cfg, Config)
     _check_choices(cfg)
+    _check_algorithm(cfg.algorithm)
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
     return cfg
+
+
+def _check_algorithm(algo: AlgorithmConfig) -> None:
+    adv = algo.advantage
+    if adv.episode_scope == "step" and adv.episode != "grpo":
+        raise ConfigError("algorithm.advantage.episode_scope=step needs advantage.episode=grpo "
+                          "(RLOO has no step-sample variant); use episode_scope=trajectory")
+    if not 0.0 <= adv.gamma <= 1.0:
+        raise ConfigError(f"algorithm.advantage.gamma must be in [0, 1], got {adv.gamma}")
+    if not 0.0 < adv.similarity_threshold <= 1.0:
+        raise ConfigError("algorithm.advantage.similarity_threshold must be in (0, 1], "
+                          f"got {adv.similarity_threshold}")
+    epo = algo.loss.epo
+    if epo.kappa_low < 0 or epo.kappa_high < epo.kappa_low:
+        raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "
+                          f"{epo.kappa_low}, {epo.kappa_high}")
 
 
 def to_yaml(cfg: Config) -> str:

@@ -142,7 +142,8 @@ class Trainer:
                                      temperature=cfg.rollout.temperature,
                                      pad_id=self.policy.tokenizer.pad_token_id,
                                      micro_batch=cfg.trainer.micro_batch,
-                                     max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model)
+                                     max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model,
+                                     total_iterations=cfg.trainer.iterations)
         self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
         self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
         self.store = EpisodeStore(self.run_dir / "episodes.db")
@@ -157,6 +158,12 @@ class Trainer:
             state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng,
                                     sampler=self.policy)
             self.start_iteration = state["iteration"] + 1
+            # the saved lr was set by the saved run's schedule; a resume may extend
+            # trainer.iterations, so recompute it from this config's schedule
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)
+            # EPO's cumulative entropy history continues where the checkpoint left it
+            self.updater.entropy_history.load_state_dict(state.get("extra", {}).get("epo_history", {}))
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
@@ -200,7 +207,7 @@ class Trainer:
         self.store.add_episodes(episodes)
         samples = build_samples(trainable(episodes), cfg.trainer.samples)
         with self.console.status(f"update {it}: {len(samples)} samples"):
-            metrics.update(self.updater.step(samples))
+            metrics.update(self.updater.step(samples, iteration=it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
         return metrics
 
@@ -226,7 +233,8 @@ class Trainer:
             self.console.print(summary_line(it, metrics, total=last))
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
                 path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
-                                       self.scheduler, self.task_rng, sampler=self.policy)
+                                       self.scheduler, self.task_rng, sampler=self.policy,
+                                       extra={"epo_history": self.updater.entropy_history.state_dict()})
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
         self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "

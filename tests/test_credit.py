@@ -44,3 +44,106 @@ def test_rloo_and_env_failures_left_out():
     assert [e.steps[0].advantage for e in eps[:3]] == pytest.approx([1.0, -0.5, -0.5])
     assert broken.steps[0].advantage is None
     assert broken not in trainable(eps)
+
+
+# --- step-level credit and modulation, composed from the config --------------------
+
+def _rich_episode(group, name, rewards, anchors, actions=None, entropies=None, won=False):
+    actions = actions or ["go"] * len(rewards)
+    entropies = entropies or [[0.5]] * len(rewards)
+    steps = [Step(index=i, observation=a, prompt_ids=[1], response_ids=[2] * len(h),
+                  logprobs=[-x for x in h], entropies=list(h), response_text=act, action=act,
+                  action_valid=True, reward=r, anchor=a)
+             for i, (r, a, act, h) in enumerate(zip(rewards, anchors, actions, entropies))]
+    return Episode(run_id="r", iteration=1, split="train", group_id=group, episode_id=name,
+                   env_id="x", task_id=group, seed=0, steps=steps, won=won,
+                   termination="success" if won else "failure")
+
+
+def _algo(**advantage):
+    return config_from_dict({"algorithm": {"advantage": advantage}}).algorithm
+
+
+def test_gigpo_worked_example_through_the_config():
+    eps = [_rich_episode("g", "a", [0, 0, 1], ["s0", "s1", "s2"]),
+           _rich_episode("g", "b", [0, 0, 0], ["s0", "s3", "s1"]),
+           _rich_episode("h", "c", [0], ["s0"])]              # another group: no leaking
+    metrics = assign_advantages(eps, _algo(step="gigpo", gamma=1.0, step_weight=0.5))
+    step_adv = [[s.advantage_parts["step"] for s in ep.steps] for ep in eps]
+    assert step_adv == [[0.5, 0.5, 0.0], [-0.5, 0.0, -0.5], [0.0]]
+    assert eps[0].steps[0].advantage == pytest.approx(0.7071 + 0.25, abs=1e-4)
+    assert eps[0].steps[0].advantage_parts["episode"] == pytest.approx(0.7071, abs=1e-4)
+    # step groups: s0 {a, b}, s1 {a, b}, s2, s3, and s0 of group h = 5 groups, 3 singletons
+    assert metrics["credit/step_group_groups"] == 5
+    assert metrics["credit/singleton_share"] == pytest.approx(3 / 5)
+    assert metrics["credit/singleton_step_share"] == pytest.approx(3 / 7)
+    assert metrics["credit/step_group_size_max"] == 2
+    assert "credit/adv_step_abs_mean" in metrics and "credit/adv_episode_std" in metrics
+
+
+def test_gigpo_with_rloo_and_similarity():
+    eps = [_rich_episode("g", "a", [0, 1], ["kitchen: fridge.", "end"]),
+           _rich_episode("g", "b", [0, 0], ["kitchen: fridge!", "x"])]
+    exact = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gamma=1.0))
+    assert exact["credit/singleton_share"] == 1.0
+    similar = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gamma=1.0,
+                                           anchor_match="similarity", similarity_threshold=0.9))
+    assert similar["credit/singleton_share"] == pytest.approx(2 / 3)
+    assert eps[0].steps[0].advantage_parts == {"episode": 1.0, "step": 0.5}
+
+
+def test_salt_through_the_config():
+    # ALGORITHMS.md labels as (state, action) with next states following the path
+    paths = ["abc", "adc", "abe", "fde"]
+    eps = [_rich_episode("g", str(i), [0, 0, r], ["s0", "s1", "s2"] if p[0] != "f" else ["s9", "s1", "s2"],
+                         actions=list(p))
+           for i, (p, r) in enumerate(zip(paths, [1, 1, 0, 0]))]
+    metrics = assign_advantages(eps, _algo(step="salt"))
+    # the node key is (state, action, next state): actions a..f give 6 nodes, as the labels
+    got = [[s.advantage for s in ep.steps] for ep in eps]
+    assert got[0] == pytest.approx([0.2887, 0.0, 0.866], abs=1e-3)
+    assert got[3] == pytest.approx([-0.866, 0.0, -0.866], abs=1e-3)
+    assert set(eps[0].steps[0].advantage_parts) == {"episode", "salt"}
+    assert metrics["credit/salt_node_groups"] == 6      # a, b, c, d, e, f
+
+
+def test_empg_modulates_any_advantage():
+    eps = [_rich_episode("g", "a", [0, 0, 1], ["x", "y", "z"], entropies=[[0.2], [0.5], [0.8]]),
+           _rich_episode("g", "b", [0, 0], ["x", "w"], entropies=[[1.0, 1.0], [0.3, 0.5]])]
+    cfg = _algo(modulate="empg", normalize="none")
+    cfg.reward.invalid_action_penalty = 0.1
+    metrics = assign_advantages(eps, cfg)
+    # episode advantages +-0.5 (normalize none), modulated and shifted (ALGORITHMS.md form)
+    from agentgym.algos.empg import empg_advantages
+    expected = empg_advantages([0.5] * 3 + [-0.5] * 2, [0.2, 0.5, 0.8, 1.0, 0.4], [0, 0, 0, 1, 1])
+    got = [s.advantage for ep in eps for s in ep.steps]
+    assert got == pytest.approx(list(expected.advantage))
+    assert sum(got) == pytest.approx(0, abs=1e-12)
+    parts = eps[0].steps[0].advantage_parts
+    assert set(parts) == {"episode", "base", "empg_scale", "empg_bonus"}
+    assert metrics["credit/step_entropy_max"] == pytest.approx(1.0)
+    # the logprob source reads the behaviour log-probs instead (here -entropy)
+    cfg.advantage.empg.entropy_source = "logprob"
+    assign_advantages(eps, cfg)
+    assert [s.advantage for ep in eps for s in ep.steps] == pytest.approx(got)
+
+
+def test_gigpo_plus_empg_compose():
+    eps = [_rich_episode("g", "a", [0, 1], ["s0", "s1"], entropies=[[0.1], [0.9]]),
+           _rich_episode("g", "b", [0, 0], ["s0", "s2"], entropies=[[0.4], [0.2]])]
+    assign_advantages(eps, _algo(step="gigpo", modulate="empg", gamma=1.0))
+    parts = eps[0].steps[0].advantage_parts
+    assert parts["base"] == pytest.approx(parts["episode"] + parts["step"])
+    assert eps[0].steps[0].advantage != pytest.approx(parts["base"])
+
+
+def test_step_level_config_errors():
+    from agentgym.errors import ConfigError
+    with pytest.raises(ConfigError, match="gigpo"):
+        config_from_dict({"algorithm": {"advantage": {"step": "gipgo"}}})
+    with pytest.raises(ConfigError, match="episode_scope"):
+        config_from_dict({"algorithm": {"advantage": {"episode": "rloo", "episode_scope": "step"}}})
+    with pytest.raises(ConfigError, match="step_weight"):
+        config_from_dict({"algorithm": {"advantage": {"step_wieght": 0.5}}})
+    with pytest.raises(ConfigError, match="epo"):
+        config_from_dict({"algorithm": {"loss": {"entropy": "epp"}}})
