@@ -113,10 +113,21 @@ class LossConfig:
 
 
 @dataclass
+class ARPOConfig:
+    capacity: int = 8                   # successful trajectories kept per task (FIFO)
+    success_threshold: float = 0.1      # an episode scoring above this enters the buffer
+    fail_std: float = 0.05              # a group is all-failed when its score std is below this
+    fail_mean: float = 0.2              # ... and its mean score below this
+    key: str = "task_id"                # task_id | task_type: what one buffer is kept per
+
+
+@dataclass
 class AlgorithmConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    replay: str = "none"                # none | arpo (experience replay into all-failed groups)
+    arpo: ARPOConfig = field(default_factory=ARPOConfig)
 
 
 @dataclass
@@ -171,6 +182,8 @@ CHOICES = {
     "algorithm.advantage.modulate": ("none", "empg"),
     "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
     "algorithm.loss.entropy": ("none", "epo"),
+    "algorithm.replay": ("none", "arpo"),
+    "algorithm.arpo.key": ("task_id", "task_type"),
     "trainer.lr_schedule": ("cosine", "constant"),
     "trainer.samples": ("per_step", "trajectory"),
     "rollout.context": ("window", "conversation"),

@@ -7,6 +7,7 @@ Read top to bottom: ``Trainer.__init__`` builds the pieces the config names,
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import agentgym
+from agentgym.algos.arpo import ARPOReplay
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
@@ -144,6 +146,9 @@ class Trainer:
                                      micro_batch=cfg.trainer.micro_batch,
                                      max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model,
                                      total_iterations=cfg.trainer.iterations)
+        self.replay = None
+        if cfg.algorithm.replay == "arpo":
+            self.replay = ARPOReplay(**dataclasses.asdict(cfg.algorithm.arpo), seed=cfg.trainer.seed)
         self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
         self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
         self.store = EpisodeStore(self.run_dir / "episodes.db")
@@ -163,7 +168,10 @@ class Trainer:
             for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
                 group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)
             # EPO's cumulative entropy history continues where the checkpoint left it
-            self.updater.entropy_history.load_state_dict(state.get("extra", {}).get("epo_history", {}))
+            extra = state.get("extra", {})
+            self.updater.entropy_history.load_state_dict(extra.get("epo_history", {}))
+            if self.replay is not None and "arpo" in extra:
+                self.replay.load_state_dict(extra["arpo"])
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
@@ -203,6 +211,9 @@ class Trainer:
         metrics = episode_metrics(episodes, "rollout")
         generated = sum(len(s.response_ids) for ep in episodes for s in ep.steps)
         metrics.update({"perf/rollout_s": rollout_s, "perf/tokens_per_s": generated / rollout_s})
+        if self.replay is not None:  # after the rollout metrics, so they stay the policy's own
+            episodes, replay_metrics = self.replay.apply(episodes)
+            metrics.update(replay_metrics)
         metrics.update(assign_advantages(episodes, cfg.algorithm))
         self.store.add_episodes(episodes)
         samples = build_samples(trainable(episodes), cfg.trainer.samples)
@@ -234,12 +245,18 @@ class Trainer:
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
                 path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
                                        self.scheduler, self.task_rng, sampler=self.policy,
-                                       extra={"epo_history": self.updater.entropy_history.state_dict()})
+                                       extra=self._checkpoint_extra())
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
         self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "
                            f"learning_curves.png, checkpoints/)")
         return self.run_dir
+
+    def _checkpoint_extra(self) -> dict:
+        extra = {"epo_history": self.updater.entropy_history.state_dict()}
+        if self.replay is not None:
+            extra["arpo"] = self.replay.state_dict()
+        return extra
 
     def close(self) -> None:
         for engine in (self.train_engine, self.eval_engine):

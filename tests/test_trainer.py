@@ -10,6 +10,7 @@ import agentgym
 from agentgym.cli import main
 from agentgym.config import load_config
 from agentgym.errors import AgentGymError
+from agentgym.prompting import PromptTemplate, register_template
 from agentgym.store import EpisodeStore
 from agentgym.trainer import Trainer
 from tests.toy_envs import GuessEnv
@@ -186,3 +187,40 @@ def test_compare_runs_plots_curves_and_prints_table(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert compare.main([str(tmp_path / "empty")]) == 2
     assert "no metrics" in capsys.readouterr().out
+
+
+class ParityEnv(GuessEnv):
+    """One step; any action wins on even seeds and loses on odd ones (one task type)."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self.even = seed % 2 == 0
+        return obs, {**info, "task_type": "parity"}
+
+    def step(self, action):
+        return "Done.", float(self.even), True, False, {**self._info(), "won": self.even,
+                                                         "task_type": "parity"}
+
+
+agentgym.register("test/Parity-v0", entry_point=ParityEnv, max_episode_steps=1)
+register_template("test/Parity-v0", PromptTemplate(system="Say anything.", raw_action=True))
+
+
+def test_arpo_replays_successes_into_all_failed_groups_and_resumes(tmp_path):
+    arpo = ["env.id=test/Parity-v0", "rollout.tasks_per_iteration=4",
+            "algorithm.replay=arpo", "algorithm.arpo.key=task_type"]
+    run = _train(tmp_path / "arpo", "trainer.iterations=2", *arpo)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["arpo/buffer_episodes"] > 0
+    # from the second iteration on, every all-failed (odd-seed) group gets a success
+    assert records[1]["arpo/replaced_groups"] == records[1]["arpo/all_failed_groups"] > 0
+    with EpisodeStore(run / "episodes.db") as store:
+        replayed = [e for e in store.query(iteration=2, limit=100) if e.episode_id.endswith("-replay")]
+        assert len(replayed) == records[1]["arpo/replaced_groups"] and all(e.won for e in replayed)
+    state = torch.load(run / "checkpoints" / "iter_000002" / "state.pt", weights_only=False)
+    assert state["extra"]["arpo"]["buffers"]["parity"]
+    _train(run, "trainer.iterations=3", *arpo, resume=True)
+    resumed = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    # the buffer came back with the checkpoint: nothing was lost, failures still get replays
+    assert resumed["arpo/buffer_episodes"] >= records[1]["arpo/buffer_episodes"]
+    assert resumed["arpo/replaced_groups"] == resumed["arpo/all_failed_groups"]
