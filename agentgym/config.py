@@ -64,8 +64,16 @@ class RolloutConfig:
 
 
 @dataclass
+class OTCConfig:
+    mode: str = "none"                  # none | grpo | ppo: OTC tool-efficiency reward (tool use)
+    alpha: float = 1.0                  # reward = alpha * r_tool(m) * correctness
+    max_tool_calls: int = 3             # c, the tool-call budget in r_tool
+
+
+@dataclass
 class RewardConfig:
     invalid_action_penalty: float = 0.1  # subtracted from a step's reward when its action is invalid
+    otc: OTCConfig = field(default_factory=OTCConfig)
 
 
 @dataclass
@@ -183,6 +191,7 @@ CHOICES = {
     "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
     "algorithm.loss.entropy": ("none", "epo"),
     "algorithm.replay": ("none", "arpo"),
+    "algorithm.reward.otc.mode": ("none", "grpo", "ppo"),
     "algorithm.arpo.key": ("task_id", "task_type"),
     "trainer.lr_schedule": ("cosine", "constant"),
     "trainer.samples": ("per_step", "trajectory"),

@@ -1,6 +1,6 @@
 """Credit assignment for a batch of episodes, as the config composes it from algos/.
 
-    reward shaping (invalid-action penalty)
+    reward shaping (OTC tool-efficiency reward, invalid-action penalty)
       -> episode returns -> episode-level advantage A^E (GRPO / RLOO within each group)
       -> step-level term, ``advantage.step``:
            none   A = A^E
@@ -25,6 +25,7 @@ import numpy as np
 from agentgym.algos.empg import empg_advantages, step_entropy
 from agentgym.algos.gigpo import step_group_advantages, step_groups
 from agentgym.algos.grpo import episode_advantages
+from agentgym.algos.otc import OTCState, otc_step_rewards
 from agentgym.algos.rewards import discounted_returns, invalid_action_penalty
 from agentgym.algos.salt import salt_advantages, transition_nodes
 from agentgym.config import AlgorithmConfig
@@ -62,9 +63,10 @@ def _transition_keys(eps: list[Episode]) -> list[str]:
     return keys
 
 
-def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig) -> dict[str, float]:
+def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
+                      otc_state: OTCState | None = None) -> dict[str, float]:
     """Set ``step.advantage`` (and its parts) on every step of the trainable episodes;
-    return ``credit/...`` metrics."""
+    return ``credit/...`` metrics. ``otc_state`` holds OTC-GRPO's per-question minima."""
     eps = trainable(episodes)
     if not eps:
         return {}
@@ -75,6 +77,13 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig) -> dict[str
     group_of_ep = [ep.group_id for ep in eps]
     group_of_step = np.repeat(np.array(group_of_ep, dtype=str), lengths)
     rewards = np.array([s.reward for s in steps], dtype=np.float64)
+    otc = cfg.reward.otc
+    otc_metrics: dict[str, float] = {}
+    if otc.mode != "none":  # the outcome reward becomes the OTC reward (stored rewards stay raw)
+        if otc.mode == "grpo" and otc_state is None:
+            otc_state = OTCState()
+        rewards, otc_metrics = otc_step_rewards(rewards, lengths, eps, otc.mode, otc.max_tool_calls,
+                                                otc.alpha, otc_state)
     valid = np.array([s.action_valid for s in steps], dtype=bool)
     shaped = invalid_action_penalty(rewards, valid, cfg.reward.invalid_action_penalty)
     returns = np.bincount(owner, weights=shaped, minlength=len(eps))
@@ -87,7 +96,7 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig) -> dict[str
     a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
 
     parts: dict[str, np.ndarray] = {"episode": a_episode}
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = dict(otc_metrics)
     if adv_cfg.step == "gigpo":
         G = discounted_returns(rewards, adv_cfg.gamma, owner, undiscounted=shaped - rewards)
         groups = step_groups(group_of_step, [s.anchor for s in steps], match=adv_cfg.anchor_match,

@@ -27,6 +27,11 @@ class PromptTemplate:
     instruction_think: str = ("First reason briefly inside <think> </think>, then give "
                               "exactly one action inside <action> </action>.")
     instruction_plain: str = "Reply with exactly one action inside <action> </action>."
+    # the whole reply is the action (the environment parses its own tags, e.g. tool use
+    # with <python>/<search>/<answer>): no <action> parsing and no "<action>" prefill
+    raw_action: bool = False
+    # where generation should stop (the end of one action)
+    stop: tuple[str, ...] = ("</action>",)
 
 
 TEMPLATES: dict[str, PromptTemplate] = {}
@@ -95,10 +100,15 @@ class Parsed:
     problem: str | None     # why no action could be read
 
 
-def parse_action(text: str) -> Parsed:
-    """Read ``<action>...</action>`` (the last one) and an optional ``<think>`` block."""
+def parse_action(text: str, raw: bool = False) -> Parsed:
+    """Read ``<action>...</action>`` (the last one) and an optional ``<think>`` block.
+
+    With ``raw`` the whole reply (stripped, whitespace kept) is the action.
+    """
     think_match = THINK_RE.search(text)
     think = think_match.group(1).strip() if think_match else None
+    if raw:
+        return Parsed(text.strip() or None, think, None if text.strip() else "empty reply")
     actions = ACTION_RE.findall(text)
     if not actions:
         problem = "reply has no <action>...</action>" if "<action>" not in text.lower() \

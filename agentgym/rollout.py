@@ -119,7 +119,8 @@ class RolloutEngine:
         s = self.settings
         limit = s.max_context or self.policy.max_context
         t0 = time.perf_counter()
-        prefix = "<action>" if (s.prefill_action and not s.think) else ""
+        raw = self.template.raw_action   # the whole reply is the action (tool use)
+        prefix = "<action>" if (s.prefill_action and not s.think and not raw) else ""
         if self.policy.trainable:
             prefix_ids = self.policy.tokenizer.encode(prefix, add_special_tokens=False) if prefix else []
             prompts = [self._prompt_ids(x, prefix_ids) for x in active]
@@ -138,7 +139,7 @@ class RolloutEngine:
             completions = self.policy.generate_chat(messages, s.sampling)
         generate_s = time.perf_counter() - t0
 
-        parsed = [parse_action(prefix + c.text) for c in completions]
+        parsed = [parse_action(prefix + c.text, raw=raw) for c in completions]
         # an unparseable reply is sent as "" so the environment's guard counts it as an
         # invalid step (the step limit still applies); the env never sees the raw text
         outcomes = self.pool.step({x.slot: p.action or "" for x, p in zip(active, parsed)})

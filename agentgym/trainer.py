@@ -20,6 +20,7 @@ from rich.markup import escape
 
 import agentgym
 from agentgym.algos.arpo import ARPOReplay
+from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
@@ -67,7 +68,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         max_new_tokens=cfg.rollout.max_new_tokens,
         temperature=cfg.eval.temperature if evaluating else cfg.rollout.temperature,
         top_p=1.0 if evaluating else cfg.rollout.top_p,
-        stop_strings=["</action>"])
+        stop_strings=list(template_for(cfg.env.id).stop))
     settings = RolloutSettings(
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
@@ -146,6 +147,7 @@ class Trainer:
                                      micro_batch=cfg.trainer.micro_batch,
                                      max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model,
                                      total_iterations=cfg.trainer.iterations)
+        self.otc_state = OTCState() if cfg.algorithm.reward.otc.mode == "grpo" else None
         self.replay = None
         if cfg.algorithm.replay == "arpo":
             self.replay = ARPOReplay(**dataclasses.asdict(cfg.algorithm.arpo), seed=cfg.trainer.seed)
@@ -170,6 +172,8 @@ class Trainer:
             # EPO's cumulative entropy history continues where the checkpoint left it
             extra = state.get("extra", {})
             self.updater.entropy_history.load_state_dict(extra.get("epo_history", {}))
+            if self.otc_state is not None and "otc" in extra:
+                self.otc_state.load_state_dict(extra["otc"])
             if self.replay is not None and "arpo" in extra:
                 self.replay.load_state_dict(extra["arpo"])
             # episodes written after that checkpoint belong to a run that was cut off
@@ -214,7 +218,7 @@ class Trainer:
         if self.replay is not None:  # after the rollout metrics, so they stay the policy's own
             episodes, replay_metrics = self.replay.apply(episodes)
             metrics.update(replay_metrics)
-        metrics.update(assign_advantages(episodes, cfg.algorithm))
+        metrics.update(assign_advantages(episodes, cfg.algorithm, self.otc_state))
         self.store.add_episodes(episodes)
         samples = build_samples(trainable(episodes), cfg.trainer.samples)
         with self.console.status(f"update {it}: {len(samples)} samples"):
@@ -256,6 +260,8 @@ class Trainer:
         extra = {"epo_history": self.updater.entropy_history.state_dict()}
         if self.replay is not None:
             extra["arpo"] = self.replay.state_dict()
+        if self.otc_state is not None:
+            extra["otc"] = self.otc_state.state_dict()
         return extra
 
     def close(self) -> None:

@@ -147,3 +147,38 @@ def test_step_level_config_errors():
         config_from_dict({"algorithm": {"advantage": {"step_wieght": 0.5}}})
     with pytest.raises(ConfigError, match="epo"):
         config_from_dict({"algorithm": {"loss": {"entropy": "epp"}}})
+
+
+def _tool_episode(group, name, actions, correct):
+    steps = [Step(index=i, observation="", prompt_ids=[1], response_ids=[2], logprobs=[0.0],
+                  entropies=[0.0], response_text=a, action=a, action_valid=True,
+                  reward=float(correct) if i == len(actions) - 1 else 0.0, anchor="")
+             for i, a in enumerate(actions)]
+    return Episode(run_id="r", iteration=1, split="train", group_id=group, episode_id=name,
+                   env_id="x", task_id=group, seed=0, steps=steps, total_reward=float(correct))
+
+
+def test_otc_replaces_the_outcome_reward_and_keeps_the_stored_one():
+    from agentgym.algos.otc import OTCState
+
+    search = "<search>who</search>"
+    cfg = config_from_dict({"algorithm": {"advantage": {"normalize": "none"},
+                                          "reward": {"otc": {"mode": "ppo", "max_tool_calls": 3}}}}).algorithm
+    eps = [_tool_episode("q", "direct", ["<answer>4</answer>"], True),
+           _tool_episode("q", "searched", [search, search, "<answer>4</answer>"], True)]
+    metrics = assign_advantages(eps, cfg)
+    # r_tool = cos(m pi / (2m + c)): 1 for m = 0, cos(2 pi / 7) = 0.62349 for m = 2
+    assert [ep.info["return"] for ep in eps] == pytest.approx([1.0, 0.62349], abs=1e-5)
+    assert eps[0].steps[0].advantage == pytest.approx((1 - 0.62349) / 2, abs=1e-5)
+    assert eps[1].steps[-1].reward == 1.0          # the stored environment reward is untouched
+    assert metrics["tool/calls_per_episode"] == 1.0
+
+    cfg.reward.otc.mode = "grpo"
+    state = OTCState()
+    eps = [_tool_episode("q", "one", [search, "<answer>4</answer>"], True),
+           _tool_episode("q", "two", [search, search, "<answer>4</answer>"], True),
+           _tool_episode("q", "wrong", ["<answer>5</answer>"], False)]
+    assign_advantages(eps, cfg, otc_state=state)
+    # n = 1 (updated before scoring); f(2, 1) = 4/3, sin(4/3 * pi / 2) = 0.86603; wrong -> 0
+    assert [ep.info["return"] for ep in eps] == pytest.approx([1.0, 0.86603, 0.0], abs=1e-5)
+    assert state.lookup(["q"]).tolist() == [1]
