@@ -97,11 +97,45 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_select_tasks(args) -> int:
+    from agentgym.config import load_config
+    from agentgym.select_tasks import run
+
+    run(load_config(args.config, args.overrides), args.episodes, out=args.out,
+        min_success=args.min_success, max_success=args.max_success)
+    return 0
+
+
+def cmd_alfworld_suite(args) -> int:
+    from agentgym.envs.alfworld.suite import cli
+
+    return cli(split=args.split, size=args.size, cache_dir=args.cache_dir)
+
+
 def cmd_serve(args) -> int:
     from agentgym.policy.server import serve
 
     serve(args.model, host=args.host, port=args.port)
     return 0
+
+
+def cmd_webshop_serve(args) -> int:
+    from agentgym.envs.webshop.server import serve
+
+    serve(host=args.host, port=args.port, **parse_pairs(args.kwargs))
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from agentgym.replay.cli import run_replay
+
+    return run_replay(args)
+
+
+def cmd_export(args) -> int:
+    from agentgym.replay.cli import run_export
+
+    return run_export(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,11 +182,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="also write the episodes to this episodes.db")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("select-tasks", help="keep the tasks the base policy solves sometimes")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--episodes", type=int, default=8, help="episodes per task")
+    p.add_argument("--out", help="YAML to write (default: RUN_DIR/selected_tasks.yaml)")
+    p.add_argument("--min-success", type=float, default=0.0, help="keep success > this")
+    p.add_argument("--max-success", type=float, default=1.0, help="keep success <= this")
+    p.set_defaults(func=cmd_select_tasks)
+
+    p = sub.add_parser("alfworld-suite", help="generate an ALFWorld task suite, print its composition")
+    p.add_argument("--split", default="train", help="train, eval_seen or eval_unseen")
+    p.add_argument("--size", type=int, default=None, help="games (default: the official size)")
+    p.add_argument("--cache-dir", default=None, help="default: $AGENTGYM_CACHE/alfworld")
+    p.set_defaults(func=cmd_alfworld_suite)
+
     p = sub.add_parser("serve", help="OpenAI-compatible chat server over a local model")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("webshop-serve", help="the WebShop environment as a website")
+    p.add_argument("kwargs", nargs="*", metavar="key=value", help="WebShop-v0 options")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_webshop_serve)
+
+    from agentgym.replay.cli import add_export_arguments, add_replay_arguments
+
+    p = sub.add_parser("replay", help="inspect a run's episodes (web viewer, terminal, --verify)")
+    add_replay_arguments(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("export", help="write a run's episodes as JSON Lines or Parquet")
+    add_export_arguments(p)
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -58,7 +58,8 @@ class RolloutConfig:
     context: str = "window"             # window | conversation (each prompt extends the last)
     think: bool = True                  # ask for <think>...</think> before <action>
     prefill_action: bool = True         # think off: the reply starts with "<action>" (prompt side)
-    env_workers: int = 4                # threads stepping environments in parallel
+    env_workers: int = 4                # threads (or processes) stepping environments in parallel
+    env_pool: str = "auto"              # auto (the env's preference) | thread | process
     step_timeout_s: float = 60.0        # an environment step slower than this ends the episode
     max_context: Optional[int] = None   # None: the model's own limit
 
@@ -196,6 +197,7 @@ CHOICES = {
     "trainer.lr_schedule": ("cosine", "constant"),
     "trainer.samples": ("per_step", "trajectory"),
     "rollout.context": ("window", "conversation"),
+    "rollout.env_pool": ("auto", "thread", "process"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }
 

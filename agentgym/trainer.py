@@ -24,7 +24,7 @@ from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
-from agentgym.envpool import EnvPool
+from agentgym.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError, ConfigError
 from agentgym.metrics import MetricsLogger, summary_line
@@ -59,7 +59,7 @@ def env_factory(cfg: Config, split: str):
     if split == "eval":
         kwargs.update(cfg.env.eval_kwargs)
     agentgym.env_info(cfg.env.id)  # unknown ids fail here, with close matches
-    return lambda: agentgym.make(cfg.env.id, max_episode_steps=cfg.env.max_episode_steps, **kwargs)
+    return EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps)  # picklable, for processes
 
 
 def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
@@ -75,7 +75,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         prefill_action=cfg.rollout.prefill_action, context=cfg.rollout.context,
         sampling=sampling, max_context=cfg.rollout.max_context)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
-                   timeout_s=cfg.rollout.step_timeout_s)
+                   timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
     return RolloutEngine(policy, pool, template_for(cfg.env.id), settings,
                          env_id=cfg.env.id, run_id=run_id)
 

@@ -24,3 +24,101 @@ register_template("agentgym/TextWorld-v0", PromptTemplate(
     instruction_think="Think briefly inside <think> </think>, then give your command as "
                       "<action>command</action>.",
 ))
+
+register(
+    "agentgym/WebShop-v0",
+    entry_point="agentgym.envs.webshop.env:WebShopEnv",
+    kwargs={"num_products": 1000, "split": "train"},
+    max_episode_steps=15,
+    description="WebShop rebuilt: search, browse and buy what an instruction asks for "
+                "(generated catalogue, or the original data via data_dir)",
+)
+register_template("agentgym/WebShop-v0", PromptTemplate(
+    system="You are shopping on a web store to buy the product the instruction asks for. "
+           "Page text is shown with [SEP] between elements. Reply with exactly one action: "
+           "search[keywords] on the search page, or click[button] where button is one of "
+           "the clickable elements listed (a product ID, an option value, description, "
+           "features, reviews, buy now, < prev, next >, back to search). Example: "
+           "<action>search[sulfate free shampoo 16 fl oz]</action>, then "
+           "<action>click[b0a1b2c3d4]</action>, <action>click[16 fl oz]</action>, "
+           "<action>click[buy now]</action>.",
+    task="Instruction: {task}",
+    observation="Page: {observation}",
+    admissible="Available actions: {actions}",
+    # a 135M model copies this form and closes the tag; a bare "Your action:" it does not
+    instruction_plain="Your action, written as <action>search[...]</action> or "
+                      "<action>click[...]</action>:",
+    instruction_think="Think briefly inside <think> </think>, then give your action as "
+                      "<action>...</action>.",
+))
+
+register(
+    "agentgym/ToolUse-v0",
+    entry_point="agentgym.envs.tooluse.env:ToolUseEnv",
+    kwargs={"source": "mixed", "split": "train"},
+    max_episode_steps=8,
+    max_action_chars=8_000,
+    description="Tool use: reasoning-gym tasks and multi-hop search questions, answered "
+                "with a sandboxed Python interpreter and BM25 search",
+)
+register_template("agentgym/ToolUse-v0", PromptTemplate(
+    system="You answer questions and may use tools. To run Python, reply "
+           "<python>code</python>; to search the knowledge base, reply <search>query</search>; "
+           "to answer, reply <answer>your answer</answer>. One tool call or answer per reply. "
+           "Tool calls cost: answer directly when you can. Example: for 'What is 17*23?' reply "
+           "<answer>391</answer>; for a question about an unknown company, reply "
+           "<search>company name</search> first.",
+    task="Question: {task}",
+    observation="{observation}",
+    instruction_plain="Your reply (<python>, <search> or <answer>):",
+    instruction_think="Think briefly inside <think> </think>, then write one <python>, "
+                      "<search> or <answer> block.",
+    raw_action=True,
+    stop=("</python>", "</search>", "</answer>"),
+))
+
+register(
+    "agentgym/MiniWoB-v0",
+    entry_point="agentgym.envs.miniwob.env:MiniWoBEnv",
+    kwargs={"task": "click-test"},
+    max_episode_steps=10,
+    description="MiniWoB++ web tasks in headless Chromium (128 tasks; task=name, "
+                "pattern or suite:NAME); needs chromium + chromedriver",
+)
+register_template("agentgym/MiniWoB-v0", PromptTemplate(
+    system="You operate a web page to complete the instruction. The page is listed as "
+           "elements: [ref] tag, text, value and position @ x,y width×height. Reply with "
+           "exactly one action: click(ref), type(ref, \"text\") (clicks the field, then "
+           "types), press(\"Enter\"), click_xy(x, y), drag(x1, y1, x2, y2), "
+           "scroll(x, y, \"down\") or noop(). Example: for 'Enter \"Bob\" into the text "
+           "field and press Submit' with [4] input_text and [6] button \"Submit\", reply "
+           "<action>type(4, \"Bob\")</action>, then <action>click(6)</action>.",
+    task="Task: {task}",
+    observation="{observation}",
+    admissible="Clickable: {actions}",
+    instruction_plain="Your action:",
+    instruction_think="Think briefly inside <think> </think>, then give your action as "
+                      "<action>...</action>.",
+))
+
+register(
+    "agentgym/ALFWorld-v0",
+    entry_point="agentgym.envs.alfworld.env:ALFWorldEnv",
+    kwargs={"split": "train"},
+    max_episode_steps=50,
+    description="ALFWorld household tasks (6 types) on the alfworld/textworld engine; "
+                "suites generated offline from the package's scenes, or the official data",
+)
+register_template("agentgym/ALFWorld-v0", PromptTemplate(
+    system="You are an expert agent acting in ALFRED, a simulated household. You move "
+           "between receptacles, take and place objects, and use appliances to complete "
+           "the task. Each turn you pick exactly one of the admissible actions.",
+    task="Your task is to: {task}",
+    history_header="Your last {n} steps (of {total} so far), oldest first:",
+    history_step="Step {index} observation: {observation}\nStep {index} action: {action}",
+    observation="You are now at step {index}. Current observation: {observation}",
+    admissible="Admissible actions: [{actions}]",
+    instruction_think="Reason step by step about the situation inside <think> </think>, "
+                      "then give one admissible action inside <action> </action>.",
+    instruction_plain="Give one admissible action inside <action> </action>.",
+))

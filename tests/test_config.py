@@ -1,4 +1,8 @@
+from pathlib import Path
+
 import pytest
+
+import agentgym
 
 from agentgym.config import Config, config_from_dict, load_config
 from agentgym.errors import ConfigError
@@ -38,3 +42,11 @@ def test_bad_choice_lists_options():
 def test_missing_file_is_clear(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("recipe", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_validates_and_names_its_command(recipe):
+    cfg = load_config(str(recipe))
+    assert agentgym.env_info(cfg.env.id)            # a registered environment
+    header = [line for line in recipe.read_text().splitlines() if line.startswith("#")]
+    assert any(f"agentgym train {recipe.as_posix()}" in line for line in header)
