@@ -23,6 +23,7 @@ from typing import Any
 import gymnasium
 from agentgym.envs.alfworld import suite as _suite
 
+from agentgym.envs._cache import pick_game
 from agentgym.errors import ConfigError
 from agentgym.spaces import TextSpace
 
@@ -97,21 +98,8 @@ class ALFWorldEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"game_index"})
-        if unknown:
-            raise ALFWorldConfigError(
-                f"unknown reset option(s) {', '.join(unknown)}; ALFWorld accepts game_index")
-        index = options.get("game_index")
-        if index is not None:
-            if isinstance(index, bool) or not isinstance(index, int) \
-                    or not 0 <= index < self.num_games:
-                raise ALFWorldConfigError(
-                    f"game_index must be an integer in [0, {self.num_games}), got {index!r}")
-        elif seed is not None:
-            index = int(seed) % self.num_games
-        else:
-            index = int(self.np_random.integers(self.num_games))
+        index = pick_game(seed, dict(options or {}), self.num_games, self.np_random,
+                          ALFWorldConfigError, "ALFWorld")
         self.game_index = index
         game = self._official[index] if self._official is not None \
             else _suite.ensure_game(self.split, index, self.cache_dir)

@@ -13,27 +13,20 @@ workers can share a cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import random
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentgym.envs.alfworld import SPLITS, TASK_TYPES
 from agentgym.envs.alfworld import scenes as _scenes
 from agentgym.envs.alfworld import tasks as _tasks
-
+from agentgym.envs._cache import file_lock, write_atomic
 from agentgym.errors import AgentGymError
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 FORMAT = 1
 OFFICIAL_ROOT = "json_2.1.1"
@@ -156,32 +149,6 @@ def prove_solvable(game: dict, task: dict) -> list[str] | None:
         return plan if state["won"] else None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
 
 
 stats = {"generated": 0, "cache_hits": 0}
@@ -216,14 +183,14 @@ def ensure_game(split: str, index: int, cache_dir: str | os.PathLike | None = No
     split_dir = root / OFFICIAL_ROOT / SPLIT_DIRS[split]
     split_dir.mkdir(parents=True, exist_ok=True)
     _index_file(root, split, index).parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(_index_file(root, split, index).with_suffix(".lock")):
+    with file_lock(_index_file(root, split, index).with_suffix(".lock")):
         found = _from_index(root, split, index)
         if found is not None:
             stats["cache_hits"] += 1
             return found
         game = _generate(split, index, split_dir)
         rel = game.path.relative_to(root)
-        _write_atomic(_index_file(root, split, index), json.dumps(
+        write_atomic(_index_file(root, split, index), json.dumps(
             {"path": str(rel), "task_id": game.task_id, "task_type": game.task_type}) + "\n")
     stats["generated"] += 1
     return game
@@ -241,11 +208,11 @@ def _generate(split: str, index: int, split_dir: Path) -> Game:
         game["walkthrough"] = plan
         trial = split_dir / spec.folder_name / f"trial_agentgym_{index:06d}"
         trial.mkdir(parents=True, exist_ok=True)
-        _write_atomic(trial / "traj_data.json", json.dumps(
+        write_atomic(trial / "traj_data.json", json.dumps(
             dict(spec.traj_data(), agentgym={"split": split, "index": index, "retry": retry,
                                               "attempt": attempt, "task_id": task_id}),
             indent=1) + "\n")
-        _write_atomic(trial / "game.tw-pddl", json.dumps(game) + "\n")
+        write_atomic(trial / "game.tw-pddl", json.dumps(game) + "\n")
         return Game(trial / "game.tw-pddl", task_id, spec.task_type)
     raise SuiteError(f"no solvable game for {split} index {index} after {MAX_ATTEMPTS} tries")
 

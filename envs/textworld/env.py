@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium
 
+from agentgym.envs._cache import pick_game
 from agentgym.errors import ConfigError
 from agentgym.envs.textworld import games as _games
 from agentgym.spaces import TextSpace
@@ -175,21 +176,8 @@ class TextWorldEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"game_index"})
-        if unknown:
-            raise TextWorldConfigError(
-                f"unknown reset option(s) {', '.join(unknown)}; TextWorld accepts game_index")
-        if options.get("game_index") is not None:
-            index = options["game_index"]
-            if isinstance(index, bool) or not isinstance(index, int) \
-                    or not 0 <= index < self.num_games:
-                raise TextWorldConfigError(
-                    f"game_index must be an integer in [0, {self.num_games}), got {index!r}")
-        elif seed is not None:
-            index = int(seed) % self.num_games
-        else:
-            index = int(self.np_random.integers(self.num_games))
+        index = pick_game(seed, dict(options or {}), self.num_games, self.np_random,
+                          TextWorldConfigError, "TextWorld")
 
         self.game_index = index
         self.game_seed = split_seed(self.split, index)

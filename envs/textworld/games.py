@@ -33,14 +33,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
+from agentgym.envs._cache import file_lock, write_atomic
 from agentgym.errors import AgentGymError
 
-try:  # Linux and macOS (TextWorld runs nowhere else); the rename is the real safety net.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 CACHE_FORMAT = 1
 MAX_ATTEMPTS = 8  # seeds whose quest cannot be generated fall back to derived seeds
@@ -190,32 +187,6 @@ def _load_cached(directory: Path) -> GameFiles | None:
         return GameFiles(directory, json.load(f))
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def ensure_game(family: str, params: dict[str, Any], seed: int,
@@ -237,11 +208,11 @@ def ensure_game(family: str, params: dict[str, Any], seed: int,
     fdir.mkdir(parents=True, exist_ok=True)
     params_file = fdir / "params.json"
     if not params_file.exists():
-        _write_atomic(params_file, json.dumps(
+        write_atomic(params_file, json.dumps(
             {"family": family, "params": params, "format": CACHE_FORMAT,
              "textworld": _textworld_version()}, indent=2, sort_keys=True) + "\n")
 
-    with _file_lock(fdir / f".lock-seed-{seed}"):
+    with file_lock(fdir / f".lock-seed-{seed}"):
         found = _load_cached(target)  # someone else made it while we waited
         if found is not None:
             stats["cache_hits"] += 1
@@ -249,7 +220,7 @@ def ensure_game(family: str, params: dict[str, Any], seed: int,
         tmp = Path(tempfile.mkdtemp(dir=fdir, prefix=f".tmp-seed-{seed}-"))
         try:
             meta = _generate_into(tmp, family, params, seed)
-            _write_atomic(tmp / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+            write_atomic(tmp / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
             try:
                 os.rename(tmp, target)  # atomic; fails if another process got there first
             except OSError:
