@@ -50,10 +50,13 @@ def _descendants(root: int) -> dict[int, tuple[int, str, str]]:
     return found
 
 
-def _browser_leftovers() -> list:
-    """Chromium-related or zombie processes under this test process."""
+def _browser_leftovers(before: set[int]) -> list:
+    """Chromium-related or zombie processes under this test process that were not there
+    ``before`` (other tests in the session may own long-lived helpers, such as
+    multiprocessing's resource tracker)."""
     return [(pid, info) for pid, info in _descendants(os.getpid()).items()
-            if info[1] == "Z" or "chrom" in info[2].lower() or info[2].startswith("python")]
+            if pid not in before
+            and (info[1] == "Z" or "chrom" in info[2].lower() or info[2].startswith("python"))]
 
 
 def test_contract_holds_for_a_set_of_tasks():
@@ -84,6 +87,7 @@ def test_scripted_agent_solves_the_simple_tasks_through_the_text_syntax():
 
 
 def test_invalid_actions_wrong_answers_and_the_lifted_clock():
+    before = set(_descendants(os.getpid()))
     env = agentgym.make("agentgym/MiniWoB-v0", task="click-button")
     try:
         obs, info = env.reset(seed=1)
@@ -115,10 +119,11 @@ def test_invalid_actions_wrong_answers_and_the_lifted_clock():
         assert env.step(env.unwrapped.walkthrough()[0])[1] == 1.0
     finally:
         env.close()
-    assert _browser_leftovers() == []
+    assert _browser_leftovers(before) == []
 
 
 def test_200_episodes_in_parallel_threads_leave_no_processes():
+    before = set(_descendants(os.getpid()))
     errors, wins = [], []
 
     def worker(k: int) -> None:
@@ -141,7 +146,7 @@ def test_200_episodes_in_parallel_threads_leave_no_processes():
     for t in threads:
         t.join()
     assert errors == [] and len(wins) == 200 and all(wins)
-    assert _browser_leftovers() == []
+    assert _browser_leftovers(before) == []
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:

@@ -80,14 +80,19 @@ def test_headless_chromium_buys_the_goal_product(server):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     def click(element):
-        """Click a submit button and return once the next page has replaced this one."""
-        old = driver.find_element(By.TAG_NAME, "html")
+        """Click a submit button and return once the next page has replaced this one:
+        a mark set on this page's window is gone, and the new document is loaded.
+        (Waiting for the old <html> to go stale races with chromedriver, which can then
+        fail with "Node with given id does not belong to the document".)"""
+        driver.execute_script("window.__old_page = true")
         element.click()
-        WebDriverWait(driver, 30).until(EC.staleness_of(old))
+        WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script(
+                "return window.__old_page === undefined && document.readyState === 'complete'"))
 
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
