@@ -474,9 +474,13 @@ class HFPolicy(Policy):
             budgets.append(room)
 
         results: list[Completion | None] = [None] * len(prompts)
+        # Prefill is matmul-bound and uses every thread torch has; token-by-token
+        # decoding runs with gen_threads (on CPU, 1 is faster: see default_gen_threads).
+        prefill_threads = torch.get_num_threads()
         with self._lock, _generation_threads(self.gen_threads):
             for chunk in self._chunks(prompts, budgets):
-                outs = self._generate_batch([prompts[i] for i in chunk], [budgets[i] for i in chunk], sampling)
+                outs = self._generate_batch([prompts[i] for i in chunk], [budgets[i] for i in chunk],
+                                            sampling, prefill_threads)
                 for i, out in zip(chunk, outs):
                     results[i] = out
         return results  # type: ignore[return-value]
@@ -562,7 +566,8 @@ class HFPolicy(Policy):
             layer.update(k.index_select(0, expand), v.index_select(0, expand))
         return logits.index_select(0, expand)
 
-    def _generate_batch(self, prompts: list[list[int]], budgets: list[int], sampling: SamplingParams) -> list[Completion]:
+    def _generate_batch(self, prompts: list[list[int]], budgets: list[int], sampling: SamplingParams,
+                        prefill_threads: int = 0) -> list[Completion]:
         device = self.device
         n = len(prompts)
         width = max(len(p) for p in prompts)
@@ -593,11 +598,13 @@ class HFPolicy(Policy):
             with torch.inference_mode(), _narrow_linears(self.model), \
                     _generation_attention(self.model) as sdpa:
                 cache = _new_cache(self.model, width + max_steps)
-                if _is_growing(cache):
-                    logits = self._prefill_distinct(prompts, width, cache)
-                else:
-                    # HF builds the causal + padding mask (it handles fully padded rows).
-                    logits = self._forward(input_ids, mask if padded else None, position_ids, cache, last_only=True)
+                with _generation_threads(prefill_threads):
+                    if _is_growing(cache):
+                        logits = self._prefill_distinct(prompts, width, cache)
+                    else:
+                        # HF builds the causal + padding mask (it handles fully padded rows).
+                        logits = self._forward(input_ids, mask if padded else None, position_ids, cache,
+                                               last_only=True)
                 for _step in range(max_steps):
                     token, lp, ent = sample_next(logits, sampling, self.generator)
                     token_l, lp_l, ent_l = token.tolist(), lp.tolist(), ent.tolist()
