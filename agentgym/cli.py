@@ -86,6 +86,12 @@ def cmd_eval(args) -> int:
     from agentgym.evaluate import evaluate
 
     overrides = list(args.overrides)
+    if args.policy in ("scripted", "random"):
+        if args.checkpoint or args.base_url:
+            raise AgentGymError(f"--policy {args.policy} plays without a model; "
+                                "drop --checkpoint / --base-url")
+        evaluate(load_config(args.config, overrides), store_path=args.store, agent=args.policy)
+        return 0
     if args.policy == "openai":
         if not args.base_url:
             raise AgentGymError("--policy openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
@@ -177,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--checkpoint", help="a checkpoint directory, or a run directory (latest)")
-    p.add_argument("--policy", choices=["hf", "openai"], default="hf")
+    p.add_argument("--policy", choices=["hf", "openai", "scripted", "random"], default="hf",
+                   help="hf: the config's model; openai: a server; scripted: the environment's "
+                        "walkthrough; random: random admissible actions (baselines)")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--store", help="also write the episodes to this episodes.db")
     p.set_defaults(func=cmd_eval)

@@ -109,6 +109,22 @@ def test_eval_command_with_checkpoint_prints_table(tmp_path, capsys):
     assert "eval.tasks is 0" in capsys.readouterr().err
 
 
+def test_eval_baselines_need_no_model(tmp_path, capsys):
+    config = tmp_path / "eval.yaml"
+    config.write_text("env: {id: test/TrainGuess-v0}\neval: {tasks: 4}\n")
+    store = tmp_path / "baseline.db"
+    assert main(["eval", str(config), "--policy", "scripted", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "eval of scripted" in out and "100.0%" in out      # the walkthrough always wins
+    with EpisodeStore(store) as s:
+        episodes = [s.get_episode(e.episode_id) for e in s.query(split="eval", limit=10)]
+    assert len(episodes) == 4 and all(ep.won and ep.length == 1 for ep in episodes)
+    assert main(["eval", str(config), "--policy", "random"]) == 0
+    assert "eval of random" in capsys.readouterr().out
+    assert main(["eval", str(config), "--policy", "random", "--checkpoint", "x"]) == 2
+    assert "plays without a model" in capsys.readouterr().err
+
+
 # --- step-level credit and EPO recipes ----------------------------------------------
 
 def _recipe_overrides(name):
