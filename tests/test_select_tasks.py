@@ -1,5 +1,5 @@
 """Task selection: the pure selection rule (fast), and the command on MiniWoB with the
-tiny model plus one GRPO iteration there (slow, real browser)."""
+tiny model plus one iteration of the ARPO recipe there (slow, real browser)."""
 
 import json
 import shutil
@@ -38,7 +38,7 @@ MINIWOB = ["env.id=agentgym/MiniWoB-v0", "env.kwargs.task=click-test,click-butto
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromedriver") is None, reason="needs chromium-driver")
-def test_select_tasks_command_and_one_grpo_iteration_on_miniwob(tmp_path, capsys):
+def test_select_tasks_command_and_one_arpo_iteration_on_miniwob(tmp_path, capsys):
     pytest.importorskip("miniwob")
     from agentgym.cli import main
 
@@ -52,14 +52,16 @@ def test_select_tasks_command_and_one_grpo_iteration_on_miniwob(tmp_path, capsys
     assert selected == [t for t, v in doc["selection"]["success"].items() if v > 0]
     assert "tasks selected" in capsys.readouterr().out
 
-    # one GRPO iteration end to end: browser rollouts, credit, update, store
+    # one iteration of the ARPO recipe end to end: browser rollouts, replay, credit,
+    # update, store
     from agentgym.config import load_config
     from agentgym.store import EpisodeStore
     from agentgym.trainer import Trainer
 
-    cfg = load_config(None, MINIWOB + ["rollout.tasks_per_iteration=2", "rollout.group_size=2",
-                                       "trainer.iterations=1", "trainer.micro_batch=4",
-                                       f"logging.run_dir={tmp_path / 'run'}"])
+    cfg = load_config("configs/miniwob_arpo.yaml", MINIWOB + [
+        "model.lora=null", "rollout.tasks_per_iteration=2", "rollout.group_size=2",
+        "trainer.iterations=1", "trainer.micro_batch=4", "eval.tasks=0",
+        f"logging.run_dir={tmp_path / 'run'}"])
     trainer = Trainer(cfg)
     try:
         trainer.train()
@@ -67,6 +69,7 @@ def test_select_tasks_command_and_one_grpo_iteration_on_miniwob(tmp_path, capsys
         trainer.close()
     metrics = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert "rollout/success_rate" in metrics and "actor/grad_norm" in metrics
+    assert "arpo/buffer_episodes" in metrics and "arpo/all_failed_groups" in metrics
     with EpisodeStore(tmp_path / "run" / "episodes.db") as store:
         rows = store.query(split="train", limit=10)
     assert len(rows) == 4 and {r.env_id for r in rows} == {"agentgym/MiniWoB-v0"}
