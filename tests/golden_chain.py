@@ -60,7 +60,7 @@ CASES = {
 def play(name: str, policy=None):
     """Play one case; returns its episodes as plain data."""
     from agentgym.rollout import RolloutEngine, RolloutSettings  # noqa: PLC0415
-    from agentgym.envpool import EnvPool  # noqa: PLC0415
+    from agentgym.rollout.envpool import EnvPool  # noqa: PLC0415
 
     env_id, kwargs, template_id, settings, seeds, max_new, stops = CASES[name]
     policy = policy or make_policy("tiny-smollm2", seed=0)
