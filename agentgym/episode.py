@@ -65,7 +65,18 @@ class Episode:
     task_type: str | None = None
     final_observation: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    # branching rollouts: episodes of one tree share ``tree_id``; a fork continues
+    # ``parent_id``'s first ``branch_step`` steps (copied into ``steps``, each marked
+    # ``info["shared_from"]`` with the episode that sampled it). Chains: own id, None, 0.
+    tree_id: str | None = None
+    parent_id: str | None = None
+    branch_step: int = 0
 
     @property
     def length(self) -> int:
         return len(self.steps)
+
+    @property
+    def own_steps(self) -> list[Step]:
+        """The steps this episode sampled itself (not inherited from its parent)."""
+        return self.steps[self.branch_step:]
