@@ -169,7 +169,7 @@ class RolloutEngine:
                             f"the seed and the actions")
                 self._finish(child, TIMEOUT if out.timed_out else ENV_ERROR, out.error)
                 continue
-            self._forked_ok = True
+            self._forked_ok = self._forked_ok or f.step > 0   # a fork at the root proves nothing
             if self.pool.traces[child.slot].snapshots[-1] is not None:
                 child.budget.fork_snapshots += 1
             else:
