@@ -301,6 +301,8 @@ def config_from_dict(data: dict) -> Config:
     _check_choices(cfg)
     _check_algorithm(cfg.algorithm)
     _check_strategy(cfg.rollout)
+    if cfg.rollout.tree.shared_steps == "merge" and cfg.trainer.samples != "per_step":
+        raise ConfigError("rollout.tree.shared_steps=merge needs trainer.samples=per_step")
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
