@@ -65,9 +65,9 @@ class Episode:
     task_type: str | None = None
     final_observation: str = ""
     info: dict[str, Any] = field(default_factory=dict)
-    # branching rollouts: episodes of one tree share ``tree_id``; a fork continues
-    # ``parent_id``'s first ``branch_step`` steps (copied into ``steps``, each marked
-    # ``info["shared_from"]`` with the episode that sampled it). Chains: own id, None, 0.
+    # branching rollouts: a fork continues ``parent_id``'s first ``branch_step`` steps
+    # (copied into ``steps``, each marked ``info["shared_from"]`` with the episode that
+    # sampled it) and carries its tree's root id in ``tree_id``. Roots and chains: None.
     tree_id: str | None = None
     parent_id: str | None = None
     branch_step: int = 0
@@ -75,6 +75,11 @@ class Episode:
     @property
     def length(self) -> int:
         return len(self.steps)
+
+    @property
+    def root_id(self) -> str:
+        """The id of the episode this one's tree grew from (its own id for a root)."""
+        return self.tree_id or self.episode_id
 
     @property
     def own_steps(self) -> list[Step]:

@@ -29,7 +29,7 @@ def tree_episode_advantages(name: str, eps: list[Episode], returns: np.ndarray,
     """One advantage per leaf (episode): Tree-GRPO or TreePO over each task's tree(s)."""
     groups = [ep.group_id for ep in eps]
     if name == "tree_grpo":
-        trees = [ep.tree_id or ep.episode_id for ep in eps]
+        trees = [ep.root_id for ep in eps]
         return tree_grpo_advantages(returns, groups, trees, normalize=normalize)
     paths = [[node_key(ep, k) for k in range(len(ep.steps))] for ep in eps]
     return treepo_advantages(returns, groups, paths)

@@ -42,10 +42,10 @@ def _check_tree(episodes):
     by_id = {ep.episode_id: ep for ep in episodes}
     for ep in episodes:
         if ep.parent_id is None:
-            assert ep.tree_id == ep.episode_id and ep.branch_step == 0
+            assert ep.tree_id is None and ep.branch_step == 0
             continue
         parent = by_id[ep.parent_id]
-        assert ep.tree_id == parent.tree_id and ep.group_id == parent.group_id
+        assert ep.tree_id == parent.root_id and ep.group_id == parent.group_id
         k = ep.branch_step
         for mine, theirs in zip(ep.steps[:k], parent.steps[:k]):
             assert (mine.prompt_ids, mine.response_ids, mine.reward) == \
@@ -61,7 +61,7 @@ def test_tree_grpo_grows_m_trees_with_l_rounds_of_n_expansions(policy):
     for group in {ep.group_id for ep in episodes}:
         leaves = [ep for ep in episodes if ep.group_id == group]
         assert len(leaves) == 2 * (1 + 2 * 2)
-        assert len({ep.tree_id for ep in leaves}) == 2
+        assert len({ep.root_id for ep in leaves}) == 2
     _check_tree(episodes)
     forks = [ep for ep in episodes if ep.parent_id]
     assert engine.budget.forks == len(forks) == 2 * 2 * 2 * 2   # tasks, trees, rounds, N
@@ -124,7 +124,7 @@ def test_treepo_fills_its_leaf_budget(policy):
 def test_chain_strategy_never_forks(policy):
     episodes, engine = _run(policy, Strategy(3))
     assert len(episodes) == 6 and engine.budget.forks == 0
-    assert all(ep.tree_id == ep.episode_id for ep in episodes)
+    assert all(ep.tree_id is None and ep.parent_id is None for ep in episodes)
 
 
 def test_a_strategy_on_an_env_that_cannot_fork_fails_at_the_first_fork(policy):

@@ -23,13 +23,13 @@ def _step(i, anchor, reward, prompt, response):
 def _tree_batch():
     """Task g: tree A = chain a (x -> y, rewards 0, 1) and fork b of a at step 1 (own
     y-step, reward 0); tree C = chain c (x, reward 0)."""
-    a = Episode("r", 1, "train", "g", "a", "env", "t", 0, tree_id="a",
+    a = Episode("r", 1, "train", "g", "a", "env", "t", 0,
                 steps=[_step(0, "x", 0.0, [5, 6, 7], [8, 9]), _step(1, "y", 1.0, [5, 6, 10], [11])])
     shared = copy.deepcopy(a.steps[0])
     shared.info["shared_from"] = "a"
     b = Episode("r", 1, "train", "g", "b", "env", "t", 0, tree_id="a", parent_id="a", branch_step=1,
                 steps=[shared, _step(1, "y", 0.0, [5, 6, 10], [12, 13])])
-    c = Episode("r", 1, "train", "g", "c", "env", "t", 0, tree_id="c",
+    c = Episode("r", 1, "train", "g", "c", "env", "t", 0,
                 steps=[_step(0, "x", 0.0, [5, 6, 7], [14])])
     return [a, b, c]
 

@@ -123,9 +123,9 @@ class RolloutEngine:
                           group_id=f"{split}-{it}-{t}",
                           episode_id=f"{self.run_id}-{split}-{it}-{t}-{len(siblings)}",
                           env_id=self.env_id, task_id="", seed=self._seeds[t])
-        episode.tree_id = episode.episode_id if parent is None else parent.episode.tree_id
         if parent is not None:
             source = parent.episode
+            episode.tree_id = source.root_id
             episode.parent_id, episode.branch_step = source.episode_id, step
             episode.task_id, episode.task_type = source.task_id, source.task_type
             episode.steps = [_shared_copy(s, source) for s in source.steps[:step]]

@@ -48,7 +48,7 @@ class ARPOBranching(Strategy):
         forks = []
         for x, completion in generated:
             h = self.entropy(completion.entropies)
-            tree = x.episode.tree_id
+            tree = x.episode.root_id
             if not x.episode.steps and x.episode.parent_id is None:
                 self.initial_entropy[tree] = h   # the chain's first reply: its baseline
                 continue

@@ -42,7 +42,7 @@ class TreeGRPO(Strategy):
             trees: dict[str, list] = {}
             for x in lives:
                 if x.episode.termination not in ("env_error", "timeout") and x.episode.steps:
-                    trees.setdefault(x.episode.tree_id, []).append(x)
+                    trees.setdefault(x.episode.root_id, []).append(x)
             for members in trees.values():
                 nodes = non_leaf_nodes(members)
                 for k in draw_nodes(self.rng, len(nodes), self.expansions, self.replacement):
