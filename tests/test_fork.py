@@ -97,3 +97,17 @@ def test_forking_a_failed_slot_is_an_error_not_a_crash():
     finally:
         pool.close()
     assert out.error.startswith("EnvError") and not out.fork_mismatch
+
+
+def test_check_fork_reports_the_mode_and_verifies_determinism():
+    from agentgym.rollout.fork import check_fork
+
+    ok = check_fork(_make, seed=3)
+    assert ok.ok and ok.detail.startswith("forks by snapshot; replay and snapshot forks agree")
+    replay = check_fork(lambda: agentgym.make("test/ForkGuess-v0"), seed=3)
+    assert replay.ok and replay.detail.startswith("forks by replay")
+    bad = check_fork(DriftingEchoEnv, seed=3)
+    assert not bad.ok and "step" in bad.detail
+
+
+agentgym.register("test/ForkGuess-v0", entry_point=EchoEnv, max_episode_steps=6)

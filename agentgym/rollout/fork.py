@@ -137,3 +137,60 @@ def fork(env: gymnasium.Env, job: ForkJob) -> tuple[str, dict]:
         return job.observations[-1], job.info
     replay(env, job)
     return job.observations[-1], job.info
+
+
+def check_fork(make_env, *, seed: int = 0, steps: int = 6, rng_seed: int = 0):
+    """``agentgym check``: play a few random steps, fork at the middle into fresh
+    environments (by replay, and by snapshot where offered), continue both with the same
+    actions and compare every observation, reward, ending, anchor and admissible list."""
+    import random
+
+    from agentgym.checker import CheckResult
+
+    name = "forks reproduce the state"
+    rng = random.Random(rng_seed)
+    env = make_env()
+    try:
+        mode = fork_mode(env)
+        obs, info = env.reset(seed=seed)
+        trace, outcomes = Trace(seed), []
+        trace.add(obs, info, snapshot(env) if mode == SNAPSHOT else None)
+        for _ in range(steps):
+            action = rng.choice(sorted(info.get("admissible_actions") or ["look"]))
+            obs, reward, terminated, truncated, info = env.step(action)
+            trace.actions.append(action)
+            trace.add(obs, info, snapshot(env) if mode == SNAPSHOT else None)
+            outcomes.append(_outcome(obs, reward, terminated, truncated, info))
+            if terminated or truncated:
+                break
+    except Exception as e:  # noqa: BLE001 - an environment raising is the finding
+        return CheckResult(name, False, f"raised {type(e).__name__}: {e}")
+    finally:
+        env.close()
+    k = len(trace.actions) // 2
+    ways = [REPLAY] + ([SNAPSHOT] if mode == SNAPSHOT else [])
+    for way in ways:
+        job = ForkJob.of(trace, k)
+        if way == REPLAY:
+            job.snapshot = None
+        child = make_env()
+        try:
+            fork(child, job)
+            for t, action in enumerate(trace.actions[k:], start=k):
+                if _outcome(*child.step(action)) != outcomes[t]:
+                    return CheckResult(name, False, f"a {way} fork at step {k} diverged at step "
+                                       f"{t + 1}: the environment does not fork deterministically")
+        except ForkMismatch as e:
+            return CheckResult(name, False, str(e))
+        except Exception as e:  # noqa: BLE001
+            return CheckResult(name, False, f"{way} fork raised {type(e).__name__}: {e}")
+        finally:
+            child.close()
+    both = "replay and snapshot forks agree" if mode == SNAPSHOT else "replay forks reproduce"
+    return CheckResult(name, True, f"forks by {mode}; {both} from step {k} over "
+                       f"{len(trace.actions) - k} steps")
+
+
+def _outcome(obs, reward, terminated, truncated, info) -> tuple:
+    return (obs, float(reward), bool(terminated), bool(truncated), str(info.get("anchor")),
+            tuple(info.get("admissible_actions") or ()))
