@@ -111,3 +111,32 @@ def test_check_fork_reports_the_mode_and_verifies_determinism():
 
 
 agentgym.register("test/ForkGuess-v0", entry_point=EchoEnv, max_episode_steps=6)
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_webshop_snapshot_fork_equals_replay_fork_along_a_purchase(backend):
+    from agentgym.rollout.envpool import EnvMaker
+
+    make = EnvMaker.of("agentgym/WebShop-v0", {"num_products": 60})
+    probe = make()
+    probe.reset(seed=4)
+    plan = probe.unwrapped.walkthrough()
+    probe.close()
+    assert len(plan) >= 3
+    seen = {}
+    for snapshots in (False, True):
+        pool = EnvPool(make, workers=2, timeout_s=60, backend=backend)
+        pool.keep_snapshots = snapshots
+        try:
+            pool.reset({0: 4})
+            for a in plan[:2]:
+                pool.step({0: a})
+            out = pool.fork({1: (0, 2)})[1]
+            steps = [pool.step({1: a})[1] for a in plan[2:]]
+            assert not out.error and not any(s.error for s in steps)
+            seen[snapshots] = _comparable([out.value] + [s.value for s in steps])
+            assert (pool.traces[1].snapshots[2] is not None) == snapshots
+        finally:
+            pool.close()
+    assert seen[False] == seen[True]
+    assert seen[True][-1][1] > 0   # the purchase is scored in the fork
