@@ -295,6 +295,7 @@ class RolloutEngine:
                 x.state = GENERATE
                 x.remember_context()
                 still.append(x)
+        children += self._fork(self.strategy.after_step(still))
         return still + children
 
     @staticmethod

@@ -7,6 +7,9 @@ environment -> done). A strategy answers three questions:
 - ``after_generate(generated)``: given the episodes that just sampled a reply (before
   the environment sees it), which to fork *before* that reply (the child samples its own
   reply from the same state next turn: ARPO's branching, TreePO's siblings);
+- ``after_step(running)``: given the episodes still running after the environment
+  stepped, which to fork *after* that step (the children share it and sample the next
+  reply apart: TreePO's segments);
 - ``when_idle(episodes)``: when no episode is running, what to fork or start next
   (Tree-GRPO's expansion rounds, ARPO's refill, TreePO's fallback regrowth); nothing
   ends the rollout.
@@ -54,6 +57,9 @@ class Strategy:
         return self.group_size
 
     def after_generate(self, generated: list[tuple[LiveEpisode, Completion]]) -> list[Fork]:
+        return []
+
+    def after_step(self, running: list[LiveEpisode]) -> list[Fork]:
         return []
 
     def when_idle(self, episodes: list[list[LiveEpisode]]) -> list[Fork | NewChain]:

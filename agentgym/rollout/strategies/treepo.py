@@ -1,8 +1,9 @@
 """TreePO at turn level: a tree of agent turns grown within a leaf budget.
 
-``width`` paths start per task. After every turn, each surviving path forks into
-``branch`` paths (the new ones re-sample that turn's reply from the same state) while
-the task has fewer than ``leaves`` paths; paths end where the environment ends them.
+``width`` paths start per task. After every turn (a segment: one reply and the
+environment's answer), each surviving path forks into ``branch`` paths that share it and
+sample the next reply apart, while the task has fewer than ``leaves`` paths; paths end
+where the environment ends them.
 If every path has ended before the budget is reached, the tree regrows from a random
 earlier step of a random finished leaf (the paper's fallback).
 """
@@ -29,9 +30,9 @@ class TreePO(Strategy):
     def initial_chains(self, task: int) -> int:
         return self.width
 
-    def after_generate(self, generated):
+    def after_step(self, running):
         forks = []
-        for x, _ in generated:
+        for x in running:
             room = self.leaves_budget - self.leaves[x.task_index]
             extra = min(self.branch - 1, room)
             if extra > 0:
