@@ -81,6 +81,11 @@ class Episode:
         """The id of the episode this one's tree grew from (its own id for a root)."""
         return self.tree_id or self.episode_id
 
+    def node_key(self, index: int) -> str:
+        """The tree node of step ``index``: the same for every leaf sharing that step."""
+        step = self.steps[index]
+        return f"{step.info.get('shared_from', self.episode_id)}\x00{step.index}"
+
     @property
     def own_steps(self) -> list[Step]:
         """The steps this episode sampled itself (not inherited from its parent)."""

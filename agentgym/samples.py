@@ -76,9 +76,7 @@ def merge_shared_steps(episodes: list[Episode], samples: list[Sample]) -> list[S
     one sample with the mean of their advantages and weight k, so the loss equals that
     of the k duplicated samples when their advantages agree (PPO's loss is linear in
     the per-token weight)."""
-    from agentgym.tree_credit import node_key
-
-    keys = [node_key(ep, k) for ep in episodes for k, st in enumerate(ep.steps) if st.response_ids]
+    keys = [ep.node_key(k) for ep in episodes for k, st in enumerate(ep.steps) if st.response_ids]
     merged: dict[str, list[Sample]] = {}
     for key, sample in zip(keys, samples):
         merged.setdefault(key, []).append(sample)

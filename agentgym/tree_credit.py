@@ -15,13 +15,8 @@ from agentgym.episode import Episode
 TREE_ESTIMATORS = ("tree_grpo", "treepo")
 
 
-def node_key(ep: Episode, index: int) -> str:
-    step = ep.steps[index]
-    return f"{step.info.get('shared_from', ep.episode_id)}\x00{step.index}"
-
-
 def step_node_keys(eps: list[Episode]) -> list[str]:
-    return [node_key(ep, k) for ep in eps for k in range(len(ep.steps))]
+    return [ep.node_key(k) for ep in eps for k in range(len(ep.steps))]
 
 
 def tree_episode_advantages(name: str, eps: list[Episode], returns: np.ndarray,
@@ -31,7 +26,7 @@ def tree_episode_advantages(name: str, eps: list[Episode], returns: np.ndarray,
     if name == "tree_grpo":
         trees = [ep.root_id for ep in eps]
         return tree_grpo_advantages(returns, groups, trees, normalize=normalize)
-    paths = [[node_key(ep, k) for k in range(len(ep.steps))] for ep in eps]
+    paths = [[ep.node_key(k) for k in range(len(ep.steps))] for ep in eps]
     return treepo_advantages(returns, groups, paths)
 
 
