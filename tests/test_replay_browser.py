@@ -213,9 +213,9 @@ def test_a_tree_group_is_drawn_as_a_tree(tree_run, tree_viewer, browser, tmp_pat
     other_ep = next(ep for ep in episodes if ep.episode_id == other_id)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tree-node.on-path")) == other_ep.length + 1
 
-    links = browser.find_elements(By.CSS_SELECTOR, "a.tree-compare")
-    assert links, "a tree with forks has nodes with two branches"
-    links[0].click()
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".cmp-col")) == 2
     shot = Path(os.environ.get("AGENTGYM_SCREENSHOT_DIR", tmp_path)) / "replay_tree.png"
     assert browser.save_screenshot(str(shot))
+    links = browser.find_elements(By.CSS_SELECTOR, "a.tree-compare")
+    assert links, "a tree with forks has nodes with two branches"
+    links[-1].click()   # the deepest fork listed last: siblings that share steps
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".cmp-col")) == 2
