@@ -217,5 +217,5 @@ def test_a_tree_group_is_drawn_as_a_tree(tree_run, tree_viewer, browser, tmp_pat
     assert browser.save_screenshot(str(shot))
     links = browser.find_elements(By.CSS_SELECTOR, "a.tree-compare")
     assert links, "a tree with forks has nodes with two branches"
-    links[-1].click()   # the deepest fork listed last: siblings that share steps
+    links[-1].click()   # a fork below the root when there is one: siblings sharing steps
     assert len(browser.find_elements(By.CSS_SELECTOR, ".cmp-col")) == 2
