@@ -40,33 +40,28 @@ trainer: {iterations: 1, lr: 1.0e-3, micro_batch: 8, checkpoint_every: 1}
 """
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
+def _train(root, overrides=()):
     (root / "tw.yaml").write_text(CONFIG)
-    cfg = load_config(root / "tw.yaml", [f"logging.run_dir={root / 'run'}"])
+    cfg = load_config(root / "tw.yaml", [f"logging.run_dir={root / 'run'}", *overrides])
     trainer = Trainer(cfg)
     try:
         trainer.train()
     finally:
         trainer.close()
     return root / "run"
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
 def tree_run(tmp_path_factory):
-    """The same run with Tree-GRPO rollouts: 2 trees, one expansion each."""
-    root = tmp_path_factory.mktemp("browser-tree")
-    (root / "tw.yaml").write_text(CONFIG)
-    cfg = load_config(root / "tw.yaml", [
-        f"logging.run_dir={root / 'run'}", "rollout.strategy=tree_grpo", "rollout.tree.trees=2",
-        "rollout.tree.expansions=2", "algorithm.advantage.episode=tree_grpo"])
-    trainer = Trainer(cfg)
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
-    return root / "run"
+    """The same run with Tree-GRPO rollouts: 2 trees, two expansions each (6 leaves)."""
+    return _train(tmp_path_factory.mktemp("browser-tree"), [
+        "rollout.strategy=tree_grpo", "rollout.tree.trees=2", "rollout.tree.expansions=2",
+        "algorithm.advantage.episode=tree_grpo"])
 
 
 @pytest.fixture(scope="module")
