@@ -39,7 +39,10 @@ class RunDirLock:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise filesystem_error(exc, "the run directory (logging.run_dir)") or exc from exc
+            friendly = filesystem_error(exc, "the run directory (logging.run_dir)")
+            if friendly is None:
+                raise
+            raise friendly from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

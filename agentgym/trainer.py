@@ -166,7 +166,9 @@ class Trainer:
         self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
         self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
         self.store = EpisodeStore(self.run_dir / "episodes.db")
-        if not resume:
+        if resume:
+            self.store.quick_check()       # never carry on over damaged pages
+        else:
             self._discard_unfinished_run()
         self.metrics = MetricsLogger(self.run_dir, tensorboard=cfg.logging.tensorboard,
                                      wandb=cfg.logging.wandb, wandb_project=cfg.logging.wandb_project,
