@@ -24,7 +24,7 @@ from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
-from agentgym.envpool import EnvMaker, EnvPool
+from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError, ConfigError
 from agentgym.metrics import METRICS_FILE, MetricsLogger, summary_line
