@@ -62,9 +62,11 @@ class UnprivilegedUser:
                                f"HOME={self.home}", str(self.python), "-I", *args],
                               cwd=self.home, capture_output=True, text=True, timeout=300)
 
-    def remove(self) -> None:
-        subprocess.run(["pkill", "-KILL", "-u", self.name], capture_output=True)
-        subprocess.run(["userdel", "--remove", self.name], capture_output=True)
+
+
+def remove_user(name: str) -> None:
+    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+    subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +76,16 @@ def unprivileged_user():
     python = _system_python()
     if python is None or shutil.which("useradd") is None or shutil.which("runuser") is None:
         pytest.skip("needs useradd, runuser and a system python3 under /usr")
-    user = UnprivilegedUser(f"agsbx{os.getpid() % 100_000}", python)
+    name = f"agsbx{os.getpid() % 100_000}"
     try:
+        user = UnprivilegedUser(name, python)
         probe = user.run("-c", "import subprocess; subprocess.run(['unshare', '--user', "
                                "'--map-root-user', '--mount', 'true'], check=True)")
         if probe.returncode != 0:
             pytest.skip(f"this kernel gives non-root users no user namespaces: {probe.stderr.strip()}")
         yield user
     finally:
-        user.remove()
+        remove_user(name)
 
 
 @pytest.fixture(scope="module", params=["root", "userns"])
