@@ -71,7 +71,9 @@ def _parquet_writer():
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise AgentGymError("Parquet export needs pyarrow: pip install 'agentgym[parquet]' "
+        from agentgym.install import install_command
+
+        raise AgentGymError(f"Parquet export needs pyarrow: {install_command('parquet')} "
                             "(or export --format jsonl)") from None
     return _write_parquet
 

@@ -183,8 +183,10 @@ def _tensorboard_writer(log_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:
+        from agentgym.install import install_command
+
         raise AgentGymError("TensorBoard logging needs the tensorboard package: "
-                            "pip install agentgym[tensorboard] "
+                            f"{install_command('tensorboard')} "
                             "(or set logging.tensorboard: false)") from exc
     return SummaryWriter(log_dir=str(log_dir))
 
@@ -193,8 +195,10 @@ def _wandb_run(run_dir: Path, project: str | None, config: Any):
     try:
         import wandb
     except ImportError as exc:
+        from agentgym.install import install_command
+
         raise AgentGymError("Weights & Biases logging needs the wandb package: "
-                            "pip install agentgym[wandb] (or set logging.wandb: false)") from exc
+                            f"{install_command('wandb')} (or set logging.wandb: false)") from exc
     if dataclasses.is_dataclass(config):
         config = dataclasses.asdict(config)
     return wandb.init(project=project, config=config, dir=str(run_dir))

@@ -354,7 +354,9 @@ def apply_lora(model, lora: dict):
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
-        raise AgentGymError("LoRA needs peft: pip install 'agentgym[lora]'") from exc
+        from agentgym.install import MissingDependencyError, install_command
+
+        raise MissingDependencyError(f"LoRA needs peft: {install_command('lora')}") from exc
     r = int(lora.get("r", 8))
     if r <= 0:
         raise ConfigError(f"model.lora.r: must be a positive integer, got {lora.get('r')!r}")
