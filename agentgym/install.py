@@ -78,7 +78,8 @@ def install_command(extra: str, packages: list[str] | None = None) -> str:
 
 
 def program_command(programs: list[str]) -> str:
-    packages = dict.fromkeys(PROGRAM_PACKAGES.get(p, p) for p in programs)
+    names = [p.split("|")[0] for p in programs]
+    packages = dict.fromkeys(PROGRAM_PACKAGES.get(p, p) for p in names)
     return "sudo apt-get install -y " + " ".join(packages)
 
 
@@ -87,7 +88,9 @@ def missing_modules(modules) -> list[str]:
 
 
 def missing_programs(programs) -> list[str]:
-    return [p for p in programs if shutil.which(p) is None]
+    """The programs not on PATH (``"a|b"``: neither a nor b is), by their first name."""
+    return [p.split("|")[0] for p in programs
+            if not any(shutil.which(alt) for alt in p.split("|"))]
 
 
 def require(module: str, extra: str, purpose: str) -> None:

@@ -2,6 +2,13 @@
 
 Read top to bottom: ``Trainer.__init__`` builds the pieces the config names,
 ``Trainer.train`` runs the loop, ``Trainer.iteration`` is one RL iteration.
+
+From Python (``agentgym.train`` and ``agentgym.Trainer`` are these)::
+
+    import agentgym
+
+    if __name__ == "__main__":      # needed when environments run in worker processes
+        run_dir = agentgym.train("configs/quickstart.yaml", ["trainer.iterations=2"])
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
 from agentgym.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
-from agentgym.errors import AgentGymError, ConfigError
-from agentgym.metrics import MetricsLogger, summary_line
+from agentgym.errors import AgentGymError
+from agentgym.mainguard import check_main_guard
+from agentgym.metrics import MetricsLogger, comparison_line, eval_line, read_metrics, summary_line
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
+from agentgym.preflight import preflight
 from agentgym.prompting import template_for
+from agentgym.registry import resolve_id
 from agentgym.rollout import RolloutEngine, RolloutSettings
 from agentgym.samples import build_samples
 from agentgym.store import EpisodeStore
@@ -58,8 +68,10 @@ def env_factory(cfg: Config, split: str):
     kwargs = dict(cfg.env.kwargs)
     if split == "eval":
         kwargs.update(cfg.env.eval_kwargs)
+    agentgym.registry.import_modules(cfg.env.imports)
     agentgym.env_info(cfg.env.id)  # unknown ids fail here, with close matches
-    return EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps)  # picklable, for processes
+    return EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps,  # picklable, for processes
+                       imports=cfg.env.imports)
 
 
 def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
@@ -68,7 +80,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         max_new_tokens=cfg.rollout.max_new_tokens,
         temperature=cfg.eval.temperature if evaluating else cfg.rollout.temperature,
         top_p=1.0 if evaluating else cfg.rollout.top_p,
-        stop_strings=list(template_for(cfg.env.id).stop))
+        stop_strings=list(template_for(resolve_id(cfg.env.id)).stop))
     settings = RolloutSettings(
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
@@ -76,7 +88,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         sampling=sampling, max_context=cfg.rollout.max_context)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
-    return RolloutEngine(policy, pool, template_for(cfg.env.id), settings,
+    return RolloutEngine(policy, pool, template_for(resolve_id(cfg.env.id)), settings,
                          env_id=cfg.env.id, run_id=run_id)
 
 
@@ -99,27 +111,16 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     return out
 
 
-def success_by_type(episodes: list[Episode]) -> dict[str, tuple[int, int, float]]:
-    """task type -> (episodes, wins, mean reward)."""
-    table: dict[str, list] = {}
-    for ep in episodes:
-        row = table.setdefault(ep.task_type or "all", [0, 0, 0.0])
-        row[0] += 1
-        row[1] += int(ep.won)
-        row[2] += ep.total_reward
-    return {k: (n, w, r / n) for k, (n, w, r) in sorted(table.items())}
-
-
 class Trainer:
     def __init__(self, cfg: Config, *, resume: bool = False, console: Console | None = None):
         self.cfg = cfg
         self.console = console or Console(highlight=False)
         self.run_dir = Path(cfg.logging.run_dir)
         self.run_id = self.run_dir.name
-        if cfg.rollout.temperature <= 0:
-            raise ConfigError("rollout.temperature must be > 0 for training (0 is greedy)")
-        if cfg.rollout.backend != "hf":
-            raise ConfigError("training needs rollout.backend=hf (openai is for evaluation)")
+        preflight(cfg, "train")
+        pool = _pool_backend(cfg)
+        if pool == "process":
+            check_main_guard(f"environment worker processes (rollout.env_pool={cfg.rollout.env_pool})")
         if not resume and latest_checkpoint(self.run_dir) is not None:
             raise AgentGymError(f"{self.run_dir} already holds a run: continue it with "
                                 f"`agentgym train --resume {self.run_dir}`, or set logging.run_dir")
@@ -237,13 +238,14 @@ class Trainer:
     def train(self) -> Path:
         cfg = self.cfg
         last = cfg.trainer.iterations
-        if self.start_iteration == 1 and cfg.eval.tasks and cfg.trainer.eval_every:
-            self.metrics.log(0, self.evaluate(0))
+        before = self._eval_before_training()
+        after: dict[str, float] = {}
         for it in range(self.start_iteration, last + 1):
             metrics = self.iteration(it)
             if cfg.eval.tasks and ((cfg.trainer.eval_every and it % cfg.trainer.eval_every == 0)
                                    or it == last):
-                metrics.update(self.evaluate(it))
+                after = self.evaluate(it)
+                metrics.update(after)
             self.metrics.log(it, metrics)
             self.console.print(summary_line(it, metrics, total=last))
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
@@ -253,8 +255,23 @@ class Trainer:
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
         self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "
-                           f"learning_curves.png, checkpoints/)")
+                           f"learning_curves.png, checkpoints/)", soft_wrap=True)
+        if before and after:
+            self.console.print(comparison_line(before, after), soft_wrap=True)
         return self.run_dir
+
+    def _eval_before_training(self) -> dict[str, float]:
+        """The eval of the initial policy (iteration 0): run and printed on a new run,
+        read back from metrics.jsonl on a resumed one."""
+        if not self.cfg.eval.tasks:
+            return {}
+        if self.start_iteration > 1:
+            logged = [r for r in read_metrics(self.run_dir) if r["iteration"] == 0]
+            return {k: v for r in logged for k, v in r.items() if k.startswith("eval/")}
+        before = self.evaluate(0)
+        self.metrics.log(0, before)
+        self.console.print(eval_line("eval before training", before), soft_wrap=True)
+        return before
 
     def _checkpoint_extra(self) -> dict:
         extra = {"epo_history": self.updater.entropy_history.state_dict()}
@@ -272,9 +289,25 @@ class Trainer:
         self.metrics.close()
 
 
-def train(config_path: str | None, overrides: list[str] | None = None,
-          resume_dir: str | None = None) -> Path:
-    """``agentgym train``: a new run from a config, or ``--resume`` an existing run dir."""
+def _pool_backend(cfg: Config) -> str:
+    from agentgym.envpool import resolve_backend
+
+    return resolve_backend(env_factory(cfg, "train"), cfg.rollout.env_pool)
+
+
+def train(config: str | Path | Config | dict | None, overrides: list[str] | None = None,
+          resume_dir: str | Path | None = None) -> Path:
+    """Train, and return the run directory.
+
+    ``config``: a YAML recipe's path, a :class:`~agentgym.config.Config`, or a dict of
+    the same shape; ``overrides``: ``["trainer.lr=1e-5", ...]`` applied on top.
+    ``resume_dir`` continues the run in that directory instead (``config`` None).
+    Everything ``agentgym validate`` checks is checked before any work starts.
+    """
+    if isinstance(config, (Config, dict)):
+        data = dataclasses.asdict(config) if isinstance(config, Config) else dict(config)
+        cfg = load_config(None, overrides, base=data)
+        return _run(cfg, resume=False)
     if resume_dir is not None:
         saved = Path(resume_dir) / "config.yaml"
         if not saved.is_file():
@@ -282,8 +315,12 @@ def train(config_path: str | None, overrides: list[str] | None = None,
         cfg = load_config(saved, overrides)
         cfg.logging.run_dir = str(resume_dir)
     else:
-        cfg = load_config(config_path, overrides)
-    trainer = Trainer(cfg, resume=resume_dir is not None)
+        cfg = load_config(config, overrides)
+    return _run(cfg, resume=resume_dir is not None)
+
+
+def _run(cfg: Config, resume: bool) -> Path:
+    trainer = Trainer(cfg, resume=resume)
     try:
         return trainer.train()
     finally:
