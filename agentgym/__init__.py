@@ -22,17 +22,23 @@ def check_env(env, **kwargs):
 
 
 def train(config, overrides=None, *, resume_dir=None):
-    """Train from a YAML path, a ``Config`` or a dict (see :func:`agentgym.api.train`)."""
-    from agentgym.api import train as _train
+    """Train from a YAML recipe's path, a ``Config`` or a dict, with ``key=value``
+    overrides; returns the run directory. See :func:`agentgym.trainer.train`."""
+    from agentgym.trainer import train as _train
 
     return _train(config, overrides, resume_dir=resume_dir)
 
 
 def __getattr__(name: str):
-    if name in ("Trainer", "Config", "load_config"):  # torch and friends load on first use
-        from agentgym import api
+    # torch and friends load on first use, not on `import agentgym`
+    if name == "Trainer":
+        from agentgym.trainer import Trainer
 
-        return getattr(api, name)
+        return Trainer
+    if name in ("Config", "load_config"):
+        from agentgym import config
+
+        return getattr(config, name)
     raise AttributeError(f"module 'agentgym' has no attribute {name!r}")
 
 

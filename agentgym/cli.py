@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except AgentGymError as e:
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False,
+                                   soft_wrap=True)  # one line, whatever the terminal width
         return 2
     except KeyboardInterrupt:
         return 130

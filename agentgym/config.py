@@ -293,14 +293,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} not found")
         try:
-            user = yaml.safe_load(path.read_text(encoding="utf-8"))
+            with path.open(encoding="utf-8") as f:
+                user = yaml.safe_load(f)
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path} is not valid YAML: {_one_line(e)}") from None
         if user is None:
             user = {}
         if not isinstance(user, dict):
             raise ConfigError(f"{path} must be a mapping of sections (env:, model:, rollout:, "
-                              f"...), not a {type(user).__name__}")
+                              f"...), not {_kind(user)}")
     try:
         user = OmegaConf.merge(OmegaConf.create(_rename_import(user)),
                                OmegaConf.from_dotlist(_rename_import(list(overrides or []))))
@@ -308,6 +309,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     except OmegaConfBaseException as e:
         raise ConfigError(f"bad config or override: {_one_line(e)}") from None
     return config_from_dict(data)
+
+
+def _kind(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def _one_line(e: Exception) -> str:
@@ -333,7 +339,7 @@ def _rename_import(user: Any) -> Any:
 
 def config_from_dict(data: dict) -> Config:
     if not isinstance(data, dict):
-        raise ConfigError(f"a config is a mapping of sections, not a {type(data).__name__}")
+        raise ConfigError(f"a config is a mapping of sections, not {_kind(data)}")
     data = _rename_import(data)
     _check_shapes(data, Config, "")
     _check_keys(data, Config, "")
