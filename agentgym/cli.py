@@ -32,7 +32,7 @@ def cmd_envs(args) -> int:
     table = Table(title="registered environments")
     table.add_column("id")
     table.add_column("steps", justify="right")
-    table.add_column("runs here")
+    table.add_column("runs here", overflow="fold")
     table.add_column("description")
     for info in agentgym.registered_envs():
         lacking = info.missing()
@@ -84,7 +84,7 @@ def cmd_validate(args) -> int:
     preflight(cfg, "train")  # what `agentgym train` checks before it starts
     if args.print:
         print(to_yaml(cfg))
-    Console().print(f"[green]{escape(args.config)} is valid[/]")
+    Console().print(f"[green]{escape(args.config)} is valid[/]", soft_wrap=True)
     return 0
 
 

@@ -350,6 +350,8 @@ def config_from_dict(data: dict) -> Config:
         key = getattr(e, "full_key", None) or "config"
         message = str(e).split("\n")[0]
         raise ConfigError(f"{key}: {message}") from None
+    except (TypeError, ValueError) as e:  # shapes omegaconf cannot merge at all
+        raise ConfigError(f"config: {_one_line(e)}") from None
     assert isinstance(cfg, Config)
     _check_ranges(cfg)
     _check_choices(cfg)
@@ -377,6 +379,11 @@ def _check_shapes(user: Any, schema: type, path: str) -> None:
     for key, value in user.items():
         sub = _dataclass_in(hints.get(key))
         if sub is None:
+            origin = typing.get_origin(hints.get(key))
+            if origin is dict and not isinstance(value, dict):
+                raise ConfigError(f"{path}{key} must be a mapping (key: value), got {value!r}")
+            if origin is list and not isinstance(value, (list, str)):
+                raise ConfigError(f"{path}{key} must be a list, got {value!r}")
             continue
         if isinstance(value, dict):
             _check_shapes(value, sub, f"{path}{key}.")
