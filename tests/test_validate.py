@@ -178,3 +178,9 @@ def test_version():
 
     out = subprocess.run(["agentgym", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"agentgym {agentgym.__version__}"
+
+
+def test_tests_use_a_session_cache_not_the_users(tmp_path_factory):
+    from agentgym.policy import models
+
+    assert models.cache_root().is_relative_to(tmp_path_factory.getbasetemp())

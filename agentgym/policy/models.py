@@ -310,7 +310,6 @@ def _from_pretrained_local(cls, name: str, **kwargs):
 def load_model_and_tokenizer(name: str, dtype: Any = "float32", device: str = "cpu"):
     """Load ``(model, tokenizer)`` in eval mode on ``device``; see the module docstring
     for the names understood. The tokenizer pads on the left and has a pad token."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
