@@ -179,7 +179,7 @@ class Trainer:
                 self.replay.load_state_dict(extra["arpo"])
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
-            self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
+            self.console.print(f"resumed from {escape(str(ckpt))} (iteration {state['iteration']})")
 
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.trainer
@@ -254,7 +254,7 @@ class Trainer:
                                        extra=self._checkpoint_extra())
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
-        self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "
+        self.console.print(f"run directory: {escape(str(self.run_dir))} (episodes.db, metrics.jsonl, "
                            f"learning_curves.png, checkpoints/)", soft_wrap=True)
         if before and after:
             self.console.print(comparison_line(before, after), soft_wrap=True)
