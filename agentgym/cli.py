@@ -47,7 +47,14 @@ def cmd_envs(args) -> int:
 def cmd_check(args) -> int:
     import agentgym
     from agentgym.checker import check_env
+    from agentgym.install import MissingDependencyError
 
+    try:
+        lacking = agentgym.env_info(args.env_id).missing()  # a browser, a JVM, a package
+    except AgentGymError:  # a plain Gymnasium id: make() decides
+        lacking = None
+    if lacking:
+        raise MissingDependencyError(lacking)
     env = agentgym.make(args.env_id, **parse_pairs(args.kwargs))
     report = check_env(env, env_id=args.env_id, episodes=args.episodes, seed=args.seed,
                        agent=args.agent)

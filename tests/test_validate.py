@@ -94,6 +94,10 @@ def test_missing_env_dependency_is_one_line(monkeypatch, capsys):
     assert "agentgym/MiniWoB-v0 needs the miniwob package" in line and "[miniwob]" in line
     assert main(["check", "agentgym/MiniWoB-v0"]) == 2
     assert "needs the miniwob package" in _one_error_line(capsys)
+    from agentgym.registry import make
+
+    with pytest.raises(Exception, match="needs the miniwob package"):
+        make("agentgym/MiniWoB-v0")
 
 
 def test_every_declared_range_is_checked():
