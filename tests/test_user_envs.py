@@ -8,6 +8,7 @@ runs happen in fresh interpreters that see it on PYTHONPATH, so the test venv it
 is left as it was.
 """
 
+import inspect
 import os
 import subprocess
 import sys
@@ -16,38 +17,10 @@ from pathlib import Path
 
 import pytest
 
-ENV_CODE = '''
-import gymnasium
-import agentgym
-from agentgym import TextSpace
+from tests.toy_envs import GuessEnv
 
-
-class GuessEnv(gymnasium.Env):
-    """Guess a number from 1 to 3."""
-
-    def __init__(self, high=3):
-        self.high = high
-        self.observation_space = self.action_space = TextSpace()
-
-    def _info(self, valid=True):
-        return {"task_id": f"guess-{self.target}", "won": self.won, "action_valid": valid,
-                "anchor": f"tried={sorted(self.tried)}",
-                "admissible_actions": [f"guess {i}" for i in range(1, self.high + 1)]}
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.target = int(self.np_random.integers(1, self.high + 1))
-        self.won, self.tried = False, set()
-        return f"Guess a number from 1 to {self.high}.", self._info()
-
-    def step(self, action):
-        if action not in self._info()["admissible_actions"]:
-            return "Say 'guess N'.", 0.0, False, False, self._info(valid=False)
-        n = int(action.split()[1])
-        self.tried.add(n)
-        self.won = n == self.target
-        return ("Right!" if self.won else "No."), float(self.won), self.won, False, self._info()
-'''
+# the package's environment: the tests' own GuessEnv, copied out of the repository
+ENV_CODE = "import gymnasium\nfrom agentgym import TextSpace\n\n\n" + inspect.getsource(GuessEnv)
 
 PYPROJECT = '''
 [build-system]

@@ -188,3 +188,16 @@ def test_tests_use_a_session_cache_not_the_users(tmp_path_factory):
     from agentgym.policy import models
 
     assert models.cache_root().is_relative_to(tmp_path_factory.getbasetemp())
+
+
+def test_every_subcommand_has_an_example_and_shows_its_defaults(capsys):
+    from agentgym.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert len(commands) >= 12
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "example:\n  agentgym " + name in text, name
+    assert "(default: 5)" in commands["check"].format_help()
+    assert "(default: 0)" in commands["check"].format_help()
