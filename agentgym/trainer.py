@@ -194,7 +194,9 @@ class Trainer:
     def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
         from rich.progress import Progress
 
-        with Progress(transient=True, console=self.console) as progress:
+        # a live line on a terminal; nothing (not a blank line per rollout) in a log file
+        with Progress(transient=True, console=self.console,
+                      disable=not self.console.is_terminal) as progress:
             task = progress.add_task(f"{split} rollout {iteration}", total=None)
             episodes = engine.run(seeds, iteration=iteration, split=split,
                                   on_turn=lambda turn, active: progress.update(
@@ -247,7 +249,9 @@ class Trainer:
                 after = self.evaluate(it)
                 metrics.update(after)
             self.metrics.log(it, metrics)
-            self.console.print(summary_line(it, metrics, total=last))
+            shown = {k: v for k, v in metrics.items()  # KL is 0 by construction at kl_coef 0
+                     if not (k == "loss/kl" and cfg.algorithm.loss.kl_coef == 0)}
+            self.console.print(summary_line(it, shown, total=last), soft_wrap=True)
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
                 path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
                                        self.scheduler, self.task_rng, sampler=self.policy,
