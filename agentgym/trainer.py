@@ -31,7 +31,7 @@ from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
-from agentgym.envpool import EnvMaker, EnvPool
+from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
@@ -294,7 +294,7 @@ class Trainer:
 
 
 def _pool_backend(cfg: Config) -> str:
-    from agentgym.envpool import resolve_backend
+    from agentgym.rollout.envpool import resolve_backend
 
     return resolve_backend(env_factory(cfg, "train"), cfg.rollout.env_pool)
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 import agentgym
-from agentgym.envpool import EnvMaker, EnvPool, ProcessEnvPool, resolve_backend
+from agentgym.rollout.envpool import EnvMaker, EnvPool, ProcessEnvPool, resolve_backend
 from tests.toy_envs import CrashingEnv, GuessEnv, HangingEnv
 
 
