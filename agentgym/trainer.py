@@ -68,10 +68,10 @@ def env_factory(cfg: Config, split: str):
     kwargs = dict(cfg.env.kwargs)
     if split == "eval":
         kwargs.update(cfg.env.eval_kwargs)
-    agentgym.registry.import_modules(cfg.env.imports)
+    # picklable, for processes; it imports env.import here and in every worker
+    maker = EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps, imports=cfg.env.imports)
     agentgym.env_info(cfg.env.id)  # unknown ids fail here, with close matches
-    return EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps,  # picklable, for processes
-                       imports=cfg.env.imports)
+    return maker
 
 
 def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
