@@ -35,13 +35,15 @@ from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
-from agentgym.metrics import MetricsLogger, comparison_line, eval_line, read_metrics, summary_line
+from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line, read_metrics,
+                              summary_line)
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
 from agentgym.preflight import preflight
 from agentgym.prompting import template_for
 from agentgym.registry import resolve_id
 from agentgym.rollout import RolloutEngine, RolloutSettings
+from agentgym.rundir import RunDirLock
 from agentgym.samples import build_samples
 from agentgym.store import EpisodeStore
 from agentgym.update import PolicyUpdater
@@ -117,14 +119,24 @@ class Trainer:
         self.console = console or Console(highlight=False)
         self.run_dir = Path(cfg.logging.run_dir)
         self.run_id = self.run_dir.name
-        preflight(cfg, "train")
-        pool = _pool_backend(cfg)
-        if pool == "process":
+        preflight(cfg, "train")  # what `agentgym validate` checks, before anything is written
+        if _pool_backend(cfg) == "process":
             check_main_guard(f"environment worker processes (rollout.env_pool={cfg.rollout.env_pool})")
+        self._run_lock = RunDirLock(self.run_dir).acquire()   # one trainer per run dir
+        try:
+            self._setup(cfg, resume)
+        except BaseException:
+            self._run_lock.release()
+            raise
+
+    def _setup(self, cfg: Config, resume: bool) -> None:
         if not resume and latest_checkpoint(self.run_dir) is not None:
             raise AgentGymError(f"{self.run_dir} already holds a run: continue it with "
                                 f"`agentgym train --resume {self.run_dir}`, or set logging.run_dir")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and latest_checkpoint(self.run_dir) is None:
+            self.console.print(f"no checkpoint in {escape(str(self.run_dir))} yet: "
+                               "starting the run again from iteration 1")
+            resume = False
         (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
 
         seed_everything(cfg.trainer.seed)
@@ -155,6 +167,10 @@ class Trainer:
         self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
         self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
         self.store = EpisodeStore(self.run_dir / "episodes.db")
+        if resume:
+            self.store.quick_check()       # never carry on over damaged pages
+        else:
+            self._discard_unfinished_run()
         self.metrics = MetricsLogger(self.run_dir, tensorboard=cfg.logging.tensorboard,
                                      wandb=cfg.logging.wandb, wandb_project=cfg.logging.wandb_project,
                                      config=cfg)
@@ -180,6 +196,15 @@ class Trainer:
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {escape(str(ckpt))} (iteration {state['iteration']})")
+
+    def _discard_unfinished_run(self) -> None:
+        """A run that stopped before its first checkpoint left episodes (and metrics) that
+        this fresh start will write again: drop them, and say so."""
+        dropped = self.store.delete_after(-1)
+        if dropped:
+            self.console.print(f"dropped {dropped} episodes of an earlier attempt that "
+                               "stopped before its first checkpoint")
+            (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
 
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.trainer
@@ -291,6 +316,7 @@ class Trainer:
                 engine.pool.close()
         self.store.close()
         self.metrics.close()
+        self._run_lock.release()
 
 
 def _pool_backend(cfg: Config) -> str:

@@ -7,6 +7,11 @@ worker processes (``backend="process"``: heavy, CPU-bound environments such as A
 which would serialize on the GIL in threads). ``backend="auto"`` reads the choice from
 the environment class's ``metadata["agentgym.pool"]`` when ``make_env`` is an
 :class:`EnvMaker`, else uses threads.
+
+A call that outlives ``timeout_s`` ends only its own episode, frees its slot and never
+blocks exit: threads run calls as abandonable daemon threads (``deadline.py``; calls
+queued behind hung ones still start), processes kill the hung worker and rebuild the
+other episodes it held.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import multiprocessing
 import pickle
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
 import gymnasium
+
+from agentgym.rollout.deadline import ERROR, OK, run_with_deadlines
 
 
 @dataclass
@@ -118,7 +124,6 @@ class EnvPool:
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.envs: dict[int, gymnasium.Env] = {}
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="agentgym-env")
 
     def _env(self, slot: int) -> gymnasium.Env:
         if slot not in self.envs:
@@ -136,43 +141,19 @@ class EnvPool:
                           for slot, action in actions.items()})
 
     def _run(self, calls: dict[int, Callable[[], Any]]) -> dict[int, Outcome]:
-        started: dict[int, float] = {}
-
-        def timed(slot: int, fn: Callable[[], Any]) -> Outcome:
-            started[slot] = time.perf_counter()
-            try:
-                value = fn()
-            except Exception as e:  # noqa: BLE001 - any environment failure ends that episode
-                return Outcome(error=f"EnvError: {type(e).__name__}: {e}",
-                               seconds=time.perf_counter() - started[slot])
-            return Outcome(value, seconds=time.perf_counter() - started[slot])
-
-        futures: dict[Future, int] = {self._executor.submit(timed, slot, fn): slot
-                                      for slot, fn in calls.items()}
         results: dict[int, Outcome] = {}
-        pending = set(futures)
-        while pending:
-            now = time.perf_counter()
-            deadlines = [started[futures[f]] + self.timeout_s for f in pending if futures[f] in started]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else self.timeout_s
-            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for f in done:
-                results[futures[f]] = f.result()
-            now = time.perf_counter()
-            for f in [f for f in pending if futures[f] in started
-                      and now - started[futures[f]] >= self.timeout_s]:
-                slot = futures[f]
+        for slot, (status, value, seconds) in run_with_deadlines(
+                calls, self.workers, self.timeout_s).items():
+            if status == OK:
+                results[slot] = Outcome(value, seconds=seconds)
+            elif status == ERROR:   # any environment failure ends that episode
+                results[slot] = Outcome(error=f"EnvError: {type(value).__name__}: {value}",
+                                        seconds=seconds)
+            else:                   # the stuck env stays with its abandoned thread
+                self.envs.pop(slot, None)
                 results[slot] = Outcome(error=f"Timeout: no answer within {self.timeout_s:g} s",
-                                        seconds=now - started[slot])
-                pending.discard(f)
-                self._abandon(slot)
+                                        seconds=seconds)
         return results
-
-    def _abandon(self, slot: int) -> None:
-        """A stuck environment keeps its thread; give the slot a fresh env and fresh threads."""
-        self.envs.pop(slot, None)
-        self._executor.shutdown(wait=False, cancel_futures=False)
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="agentgym-env")
 
     def close(self) -> None:
         for env in self.envs.values():
@@ -181,7 +162,6 @@ class EnvPool:
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
         self.envs.clear()
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------- processes
@@ -206,6 +186,13 @@ def _worker_main(conn, make_env) -> None:
                     if slot not in envs:
                         envs[slot] = make_env()
                     value = envs[slot].reset(seed=arg)
+                elif kind == "restore":   # rebuild a slot's episode: reset, then its actions
+                    seed, actions = arg
+                    if slot not in envs:
+                        envs[slot] = make_env()
+                    value = envs[slot].reset(seed=seed)[0]
+                    for action in actions:
+                        value = envs[slot].step(action)[0]
                 else:
                     if slot not in envs:
                         raise RuntimeError("this slot's environment was lost (its worker "
@@ -248,9 +235,12 @@ class ProcessEnvPool(EnvPool):
 
     Slot ``s`` lives in worker ``s % workers`` for its whole life, so a worker steps its
     slots one after another and the workers run in parallel. A call that takes longer
-    than ``timeout_s`` kills its worker: that call gives a Timeout, the other slots of
-    that worker lose their environment (their calls in the same batch give an EnvError,
-    and a later reset gives them a fresh one in a fresh worker).
+    than ``timeout_s`` kills its worker (and a worker may die): that call gives a Timeout
+    (or an EnvError) and ends only its own episode. The other slots of that worker keep
+    theirs: the pool records each live episode's seed and actions, replays them in a
+    fresh worker (environments are deterministic by contract; a replay that does not
+    reach the recorded observation is an EnvError for that slot), and then runs their
+    calls of the batch.
 
     ``make_env`` should be picklable (an :class:`EnvMaker`, a class, a module-level
     function); workers then start with ``spawn``. Otherwise (a lambda) they start with
@@ -270,6 +260,8 @@ class ProcessEnvPool(EnvPool):
             method = "fork"
         self._context = multiprocessing.get_context(method)
         self._workers: dict[int, _Worker] = {}
+        # slot -> (seed, actions so far, last observation): what a restart replays
+        self._episodes: dict[int, tuple[int, list[str], Any]] = {}
 
     STARTUP_TIMEOUT_S = 300.0
 
@@ -310,7 +302,45 @@ class ProcessEnvPool(EnvPool):
     def step(self, actions: dict[int, str]) -> dict[int, Outcome]:
         return self._dispatch("step", actions)
 
-    def _dispatch(self, kind: str, calls: dict[int, Any]) -> dict[int, Outcome]:
+    def _record(self, kind: str, slot: int, arg: Any, outcome: Outcome) -> None:
+        """Keep what a restart needs to rebuild each live episode, as answers arrive."""
+        if kind == "reset" and outcome.error is None:
+            self._episodes[slot] = (arg, [], outcome.value[0])
+        elif kind == "step" and slot in self._episodes and outcome.error is None \
+                and not (outcome.value[2] or outcome.value[3]):
+            seed, actions, _ = self._episodes[slot]
+            self._episodes[slot] = (seed, actions + [arg], outcome.value[0])
+        elif kind != "restore":      # failed or over: nothing to rebuild
+            self._episodes.pop(slot, None)
+
+    def _lost_worker(self, index: int, culprit: int, culprit_error: Outcome, waiting: list[int],
+                     kind: str, calls: dict[int, Any], results: dict[int, Outcome]) -> None:
+        """Worker ``index`` was killed (a call hung) or died: ``culprit`` gets its error, the
+        episodes of every other slot that lived there are rebuilt in a fresh worker by
+        replaying their seed and actions (environments are deterministic by contract), and
+        ``waiting`` slots' calls of this batch run again."""
+        results[culprit] = culprit_error
+        self._episodes.pop(culprit, None)
+        self._kill_worker(index)
+        survivors = sorted(s for s in self._episodes if s % self.workers == index)
+        replayed = self._dispatch("restore", {s: self._episodes[s][:2] for s in survivors},
+                                  recover=False) if survivors else {}
+        for slot in survivors:
+            outcome = replayed[slot]
+            if outcome.error is None and outcome.value != self._episodes[slot][2]:
+                outcome = Outcome(error="EnvError: this slot's environment could not be rebuilt "
+                                        "after its worker restarted (replaying its actions gave "
+                                        "another observation: is the environment deterministic?)")
+            if outcome.error is not None:
+                self._episodes.pop(slot)
+                if slot in waiting:
+                    results[slot] = Outcome(error=f"{outcome.error} (worker restarted after "
+                                                  "another slot failed)")
+        again = {s: calls[s] for s in waiting if s not in results}
+        if again:
+            results.update(self._dispatch(kind, again))
+
+    def _dispatch(self, kind: str, calls: dict[int, Any], recover: bool = True) -> dict[int, Outcome]:
         by_worker: dict[int, list[tuple[int, Any]]] = {}
         for slot, arg in calls.items():
             by_worker.setdefault(slot % self.workers, []).append((slot, arg))
@@ -341,9 +371,15 @@ class ProcessEnvPool(EnvPool):
                 try:
                     slot, outcome = conn.recv()
                 except (EOFError, OSError):
-                    self._fail(index, pending.pop(index), results, "EnvError: worker process died")
+                    slots = pending.pop(index)
+                    died = Outcome(error="EnvError: worker process died")
+                    if recover:
+                        self._lost_worker(index, slots[0], died, slots[1:], kind, calls, results)
+                    else:
+                        self._fail(index, slots, results, died.error)
                     continue
                 results[slot] = outcome
+                self._record(kind, slot, calls[slot], outcome)
                 pending[index].remove(slot)
                 progress[index] = time.perf_counter()
                 if not pending[index]:
@@ -351,16 +387,27 @@ class ProcessEnvPool(EnvPool):
             now = time.perf_counter()
             for index in [i for i in pending if now - progress[i] >= self.timeout_s]:
                 slots = pending.pop(index)
-                results[slots[0]] = Outcome(error=f"Timeout: no answer within {self.timeout_s:g} s",
-                                            seconds=now - progress[index])
-                self._fail(index, slots[1:], results,
-                           "EnvError: worker restarted after another slot timed out")
+                hung = Outcome(error=f"Timeout: no answer within {self.timeout_s:g} s",
+                               seconds=now - progress[index])
+                if recover:
+                    self._lost_worker(index, slots[0], hung, slots[1:], kind, calls, results)
+                else:
+                    results[slots[0]] = hung
+                    self._fail(index, slots[1:], results,
+                               "EnvError: worker restarted after another slot timed out")
+        if kind != "restore":
+            for slot, outcome in results.items():
+                if outcome.error is not None:
+                    self._episodes.pop(slot, None)
         return results
 
-    def _fail(self, index: int, slots: list[int], results: dict[int, Outcome], error: str) -> None:
+    def _kill_worker(self, index: int) -> None:
         worker = self._workers.pop(index, None)
         if worker is not None:
             worker.kill()
+
+    def _fail(self, index: int, slots: list[int], results: dict[int, Outcome], error: str) -> None:
+        self._kill_worker(index)
         for slot in slots:
             results[slot] = Outcome(error=error)
 
