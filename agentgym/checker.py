@@ -60,13 +60,15 @@ class CheckReport:
         from rich.console import Console
         from rich.table import Table
 
+        from rich.markup import escape
+
         console = console or Console()
-        table = Table(title=f"agentgym check {self.env_id}")
+        table = Table(title=escape(f"agentgym check {self.env_id}"))
         table.add_column("check")
         table.add_column("result")
         table.add_column("detail", overflow="fold")
         for r in self.results:
-            table.add_row(r.name, "[green]ok[/]" if r.ok else "[red]FAIL[/]", r.detail)
+            table.add_row(escape(r.name), "[green]ok[/]" if r.ok else "[red]FAIL[/]", escape(r.detail))
         console.print(table)
         if self.episodes:
             console.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import warnings
@@ -33,9 +34,14 @@ def cmd_envs(args) -> int:
     table = Table(title="registered environments")
     table.add_column("id")
     table.add_column("steps", justify="right")
+    table.add_column("runs here", overflow="fold")
     table.add_column("description")
     for info in agentgym.registered_envs():
-        table.add_row(info.id, str(info.max_episode_steps or "-"), info.description)
+        lacking = info.missing()
+        usable = "[green]yes[/]" if lacking is None else \
+            "[red]no[/]: " + escape(lacking.removeprefix(f"{info.id} "))
+        table.add_row(escape(info.id), str(info.max_episode_steps or "-"), usable,
+                      escape(info.description))
     Console().print(table)
     return 0
 
@@ -43,7 +49,14 @@ def cmd_envs(args) -> int:
 def cmd_check(args) -> int:
     import agentgym
     from agentgym.checker import check_env
+    from agentgym.install import MissingDependencyError
 
+    try:
+        lacking = agentgym.env_info(args.env_id).missing()  # a browser, a JVM, a package
+    except AgentGymError:  # a plain Gymnasium id: make() decides
+        lacking = None
+    if lacking:
+        raise MissingDependencyError(lacking)
     env = agentgym.make(args.env_id, **parse_pairs(args.kwargs))
     report = check_env(env, env_id=args.env_id, episodes=args.episodes, seed=args.seed,
                        agent=args.agent)
@@ -77,11 +90,13 @@ def cmd_train(args) -> int:
 
 def cmd_validate(args) -> int:
     from agentgym.config import load_config, to_yaml
+    from agentgym.preflight import preflight
 
     cfg = load_config(args.config, args.overrides)
+    preflight(cfg, "train")  # what `agentgym train` checks before it starts
     if args.print:
         print(to_yaml(cfg))
-    Console().print(f"[green]{escape(args.config)} is valid[/]")
+    Console().print(f"[green]{escape(args.config)} is valid[/]", soft_wrap=True)
     return 0
 
 
@@ -148,88 +163,119 @@ def cmd_export(args) -> int:
     return run_export(args)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Option defaults in the help, and the example epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and "%(default)" not in text \
+                and action.default is not None and action.default is not False \
+                and action.default != argparse.SUPPRESS:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from agentgym import __version__
+
     parser = argparse.ArgumentParser(
-        prog="agentgym", description="Multi-turn RL for LLM agents on text environments.")
+        prog="agentgym", description="Multi-turn RL for LLM agents on text environments.",
+        formatter_class=_HelpFormatter,
+        epilog="example:\n  agentgym train configs/quickstart.yaml\n\n"
+               "`agentgym COMMAND --help` shows each command's options and an example.")
+    parser.add_argument("--version", action="version", version=f"agentgym {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("envs", help="list the registered environments")
-    p.set_defaults(func=cmd_envs)
+    def command(name: str, help: str, example: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                           formatter_class=_HelpFormatter,
+                           epilog="example:\n  " + example.replace("\n", "\n  "))
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("check", help="check that an environment keeps the contract")
-    p.add_argument("env_id")
+    command("envs", "list the registered environments and whether each can run here",
+            "agentgym envs", cmd_envs)
+
+    p = command("check", "check that an environment keeps the contract",
+                "agentgym check agentgym/TextWorld-v0 family=cooking --agent scripted", cmd_check)
+    p.add_argument("env_id", help="e.g. agentgym/TextWorld-v0, or my_package.envs:MyEnv-v0")
     p.add_argument("kwargs", nargs="*", metavar="key=value", help="environment options")
-    p.add_argument("--episodes", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=5, help="episodes the agent plays after the checks")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--agent", choices=["random", "scripted"], default="random",
                    help="random admissible actions, or the environment's walkthrough")
-    p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("play", help="play an environment in the terminal")
-    p.add_argument("env_id")
+    p = command("play", "play an environment in the terminal",
+                "agentgym play agentgym/TextWorld-v0 family=custom --seed 3", cmd_play)
+    p.add_argument("env_id", help="e.g. agentgym/TextWorld-v0")
     p.add_argument("kwargs", nargs="*", metavar="key=value", help="environment options")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_play)
+    p.add_argument("--seed", type=int, default=0, help="which task (game) to play")
 
-    p = sub.add_parser("train", help="train from a YAML config (or resume a run)")
+    p = command("train", "train from a YAML config (or resume a run)",
+                "agentgym train configs/quickstart.yaml trainer.iterations=2\n"
+                "agentgym train --resume runs/quickstart trainer.iterations=12", cmd_train)
     p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/quickstart.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("validate", help="check a config without running it")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p = command("validate", "check a config as `train` would, without running it",
+                "agentgym validate configs/quickstart.yaml rollout.group_size=8 --print",
+                cmd_validate)
+    p.add_argument("config", help="YAML recipe")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--print", action="store_true", help="print the full resolved config")
-    p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("eval", help="success rate over the eval split")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p = command("eval", "success, invalid-action and parse-failure rates over the eval split",
+                "agentgym eval configs/quickstart.yaml eval.tasks=20 --checkpoint runs/quickstart",
+                cmd_eval)
+    p.add_argument("config", help="YAML recipe")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--checkpoint", help="a checkpoint directory, or a run directory (latest)")
     p.add_argument("--policy", choices=["hf", "openai", "scripted", "random"], default="hf",
                    help="hf: the config's model; openai: a server; scripted: the environment's "
                         "walkthrough; random: random admissible actions (baselines)")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--store", help="also write the episodes to this episodes.db")
-    p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("select-tasks", help="keep the tasks the base policy solves sometimes")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p = command("select-tasks", "keep the tasks the base policy solves sometimes",
+                "agentgym select-tasks configs/miniwob_arpo.yaml --episodes 8", cmd_select_tasks)
+    p.add_argument("config", help="YAML recipe")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--episodes", type=int, default=8, help="episodes per task")
     p.add_argument("--out", help="YAML to write (default: RUN_DIR/selected_tasks.yaml)")
     p.add_argument("--min-success", type=float, default=0.0, help="keep success > this")
     p.add_argument("--max-success", type=float, default=1.0, help="keep success <= this")
-    p.set_defaults(func=cmd_select_tasks)
 
-    p = sub.add_parser("alfworld-suite", help="generate an ALFWorld task suite, print its composition")
+    p = command("alfworld-suite", "generate an ALFWorld task suite, print its composition",
+                "agentgym alfworld-suite --split eval_seen --size 24", cmd_alfworld_suite)
     p.add_argument("--split", default="train", help="train, eval_seen or eval_unseen")
     p.add_argument("--size", type=int, default=None, help="games (default: the official size)")
     p.add_argument("--cache-dir", default=None, help="default: $AGENTGYM_CACHE/alfworld")
-    p.set_defaults(func=cmd_alfworld_suite)
 
-    p = sub.add_parser("serve", help="OpenAI-compatible chat server over a local model")
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=cmd_serve)
+    p = command("serve", "OpenAI-compatible chat server over a local model",
+                "agentgym serve --model smollm2-135m --port 8000", cmd_serve)
+    p.add_argument("--model", default="smollm2-135m", help="model name or local directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=8000, help="port to bind")
 
-    p = sub.add_parser("webshop-serve", help="the WebShop environment as a website")
+    p = command("webshop-serve", "the WebShop environment as a website",
+                "agentgym webshop-serve num_products=1000 --port 3000", cmd_webshop_serve)
     p.add_argument("kwargs", nargs="*", metavar="key=value", help="WebShop-v0 options")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
-    p.set_defaults(func=cmd_webshop_serve)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=3000, help="port to bind")
 
     from agentgym.replay.cli import add_export_arguments, add_replay_arguments
 
-    p = sub.add_parser("replay", help="inspect a run's episodes (web viewer, terminal, --verify)")
+    p = command("replay", "inspect a run's episodes (web viewer, terminal, --verify)",
+                "agentgym replay runs/quickstart --list --outcome lost\n"
+                "agentgym replay runs/quickstart --verify --sample 20", cmd_replay)
     add_replay_arguments(p)
-    p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("export", help="write a run's episodes as JSON Lines or Parquet")
+    p = command("export", "write a run's episodes as JSON Lines or Parquet, or its model "
+                "as a standalone HF directory",
+                "agentgym export runs/quickstart --format parquet\n"
+                "agentgym export runs/quickstart --merged-model runs/quickstart/merged", cmd_export)
     add_export_arguments(p)
-    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -245,15 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             return args.func(args)
+        except BrokenPipeError:
+            raise
         except (OSError, sqlite3.Error) as e:  # a full disk, a read-only dir: say what to do
             from agentgym.rundir import filesystem_error
 
             raise filesystem_error(e, "files") or e
     except AgentGymError as e:
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False,
+                                   soft_wrap=True)  # one line, whatever the terminal width
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `agentgym ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

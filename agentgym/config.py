@@ -14,25 +14,60 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from agentgym.errors import ConfigError
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key accepts; checked by :func:`load_config` (None passes)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False              # low itself is excluded
+    high_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (self.high is not None
+                    and (value > self.high or (self.high_open and value == self.high)))
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, "
+                f"{self.high:g}{')' if self.high_open else ']'}")
+
+
+def bounded(default: Any, *, gt: float | None = None, ge: float | None = None,
+            lt: float | None = None, le: float | None = None) -> Any:
+    """A dataclass field whose value must lie in a range, e.g. ``bounded(4, ge=1)``."""
+    low, high = (gt if gt is not None else ge), (lt if lt is not None else le)
+    return field(default=default, metadata={"range": Range(low, high, gt is not None, lt is not None)})
+
+
 @dataclass
 class EnvConfig:
-    id: str = "agentgym/TextWorld-v0"
+    id: str = "agentgym/TextWorld-v0"   # a registered id, or "my_package.envs:MyEnv-v0"
     kwargs: dict[str, Any] = field(default_factory=dict)        # environment options
     eval_kwargs: dict[str, Any] = field(default_factory=dict)   # merged over kwargs for eval
-    max_episode_steps: Optional[int] = None                     # None: the registered limit
+    max_episode_steps: Optional[int] = bounded(None, ge=1)      # None: the registered limit
+    # modules that register environments, imported before the env is made (also in worker
+    # processes); written `import:` in YAML, `imports` is the attribute
+    imports: list[str] = field(default_factory=list)
 
 
 @dataclass
 class LoraConfig:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
+    r: int = bounded(8, ge=1)
+    alpha: int = bounded(16, gt=0)
+    dropout: float = bounded(0.0, ge=0, lt=1)
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
@@ -40,7 +75,7 @@ class LoraConfig:
 class ModelConfig:
     name: str = "smollm2-135m"          # smollm2-135m | tiny-smollm2 | HF id | local path
     dtype: str = "float32"              # float32 on CPU; bfloat16 on GPU
-    device: str = "cpu"
+    device: str = "auto"                # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
     lora: Optional[LoraConfig] = None
     gradient_checkpointing: bool = False
 
@@ -74,19 +109,19 @@ class BranchingConfig:
 class RolloutConfig:
     backend: str = "hf"                 # hf | openai (evaluation only)
     base_url: Optional[str] = None      # for backend=openai
-    tasks_per_iteration: int = 4        # B distinct tasks (seeds) per iteration
-    group_size: int = 4                 # G episodes per task, same seed
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-    history_length: int = 2             # past (observation, action) pairs in the prompt
+    tasks_per_iteration: int = bounded(4, ge=1)   # B distinct tasks (seeds) per iteration
+    group_size: int = bounded(4, ge=1)  # G episodes per task, same seed
+    temperature: float = bounded(1.0, gt=0)       # sampling for training (eval.temperature: eval)
+    top_p: float = bounded(1.0, gt=0, le=1)
+    max_new_tokens: int = bounded(128, ge=1)
+    history_length: int = bounded(2, ge=0)  # past (observation, action) pairs in the prompt
     context: str = "window"             # window | conversation (each prompt extends the last)
     think: bool = True                  # ask for <think>...</think> before <action>
     prefill_action: bool = True         # think off: the reply starts with "<action>" (prompt side)
-    env_workers: int = 4                # threads (or processes) stepping environments in parallel
+    env_workers: int = bounded(4, ge=1)  # threads (or processes) stepping environments in parallel
     env_pool: str = "auto"              # auto (the env's preference) | thread | process
-    step_timeout_s: float = 60.0        # an environment step slower than this ends the episode
-    max_context: Optional[int] = None   # None: the model's own limit
+    step_timeout_s: float = bounded(60.0, gt=0)  # an environment step slower than this ends the episode
+    max_context: Optional[int] = bounded(None, ge=1)  # None: the model's own limit
     strategy: str = "chain"             # chain | tree_grpo | treepo | arpo (training rollouts)
     tree: TreeConfig = field(default_factory=TreeConfig)
     arpo: BranchingConfig = field(default_factory=BranchingConfig)
@@ -95,13 +130,13 @@ class RolloutConfig:
 @dataclass
 class OTCConfig:
     mode: str = "none"                  # none | grpo | ppo: OTC tool-efficiency reward (tool use)
-    alpha: float = 1.0                  # reward = alpha * r_tool(m) * correctness
-    max_tool_calls: int = 3             # c, the tool-call budget in r_tool
+    alpha: float = bounded(1.0, ge=0)   # reward = alpha * r_tool(m) * correctness
+    max_tool_calls: int = bounded(3, ge=0)  # c, the tool-call budget in r_tool
 
 
 @dataclass
 class RewardConfig:
-    invalid_action_penalty: float = 0.1  # subtracted from a step's reward when its action is invalid
+    invalid_action_penalty: float = bounded(0.1, ge=0)  # subtracted from a step's reward when its action is invalid
     otc: OTCConfig = field(default_factory=OTCConfig)
 
 
@@ -120,41 +155,41 @@ class AdvantageConfig:
     normalize: str = "std"              # std | none  (grpo only)
     episode_scope: str = "trajectory"   # trajectory | step: group mean/std over trajectories or step samples
     step: str = "none"                  # none | gigpo | salt
-    step_weight: float = 1.0            # gigpo: omega in A = A^E + omega * A^S
-    gamma: float = 0.95                 # gigpo: discount of step returns
+    step_weight: float = bounded(1.0, ge=0)  # gigpo: omega in A = A^E + omega * A^S
+    gamma: float = bounded(0.95, ge=0, le=1)  # gigpo: discount of step returns
     step_normalize: str = "mean_norm"   # gigpo: mean_norm | mean_std_norm
     anchor_match: str = "exact"         # gigpo: exact | similarity
-    similarity_threshold: float = 0.95  # gigpo, anchor_match=similarity: difflib ratio to join a step group
+    similarity_threshold: float = bounded(0.95, gt=0, le=1)  # gigpo, anchor_match=similarity: difflib ratio to join a step group
     modulate: str = "none"              # none | empg
     empg: EMPGConfig = field(default_factory=EMPGConfig)
 
 
 @dataclass
 class EPOConfig:
-    coef: float = 0.001                 # lambda: L = L_policy - lambda (L_H - beta_k L_smooth)
-    alpha: float = 0.1                  # weight of the smoothing penalty (0.05 for ScienceWorld)
-    kappa_low: float = 0.0              # band around the history mean: [kappa_low, kappa_high] x H_W
+    coef: float = bounded(0.001, ge=0)  # lambda: L = L_policy - lambda (L_H - beta_k L_smooth)
+    alpha: float = bounded(0.1, ge=0)   # weight of the smoothing penalty (0.05 for ScienceWorld)
+    kappa_low: float = bounded(0.0, ge=0)  # band around the history mean: [kappa_low, kappa_high] x H_W
     kappa_high: float = 2.0
-    gamma: float = 3.0                  # phase weight beta_k = 1 + exp(-gamma k / floor(K/2))
+    gamma: float = bounded(3.0, ge=0)   # phase weight beta_k = 1 + exp(-gamma k / floor(K/2))
     penalty_grad: bool = True           # false: the public code's penalty without gradient
 
 
 @dataclass
 class LossConfig:
-    clip_low: float = 0.2
-    clip_high: float = 0.28
-    dual_clip: Optional[float] = 3.0
-    kl_coef: float = 0.0                # > 0 loads a frozen reference model (low_var_kl)
-    entropy_coef: float = 0.0           # entropy bonus
+    clip_low: float = bounded(0.2, ge=0, lt=1)
+    clip_high: float = bounded(0.28, ge=0)
+    dual_clip: Optional[float] = bounded(3.0, gt=1)  # None: off
+    kl_coef: float = bounded(0.0, ge=0)  # > 0 loads a frozen reference model (low_var_kl)
+    entropy_coef: float = bounded(0.0, ge=0)  # entropy bonus
     entropy: str = "none"               # none | epo (entropy regularisation with smoothing)
     epo: EPOConfig = field(default_factory=EPOConfig)
 
 
 @dataclass
 class ARPOConfig:
-    capacity: int = 8                   # successful trajectories kept per task (FIFO)
+    capacity: int = bounded(8, ge=1)    # successful trajectories kept per task (FIFO)
     success_threshold: float = 0.1      # an episode scoring above this enters the buffer
-    fail_std: float = 0.05              # a group is all-failed when its score std is below this
+    fail_std: float = bounded(0.05, ge=0)  # a group is all-failed when its score std is below this
     fail_mean: float = 0.2              # ... and its mean score below this
     key: str = "task_id"                # task_id | task_type: what one buffer is kept per
 
@@ -170,24 +205,24 @@ class AlgorithmConfig:
 
 @dataclass
 class TrainerConfig:
-    iterations: int = 10
-    lr: float = 1.0e-6
-    weight_decay: float = 0.0
-    warmup_iterations: int = 0
+    iterations: int = bounded(10, ge=0)
+    lr: float = bounded(1.0e-6, ge=0)
+    weight_decay: float = bounded(0.0, ge=0)
+    warmup_iterations: int = bounded(0, ge=0)
     lr_schedule: str = "cosine"         # cosine | constant
-    max_grad_norm: float = 1.0
-    micro_batch: int = 8                # samples per forward/backward
+    max_grad_norm: float = bounded(1.0, gt=0)
+    micro_batch: int = bounded(8, ge=1)  # samples per forward/backward
     samples: str = "per_step"           # per_step | trajectory
-    checkpoint_every: int = 10
-    eval_every: int = 0                 # 0: evaluate only at the end (when eval.tasks > 0)
-    seed: int = 0
+    checkpoint_every: int = bounded(10, ge=1)
+    eval_every: int = bounded(0, ge=0)  # 0: evaluate before training and at the end (eval.tasks > 0)
+    seed: int = bounded(0, ge=0)
 
 
 @dataclass
 class EvalConfig:
-    tasks: int = 0                      # eval tasks (seeds) per evaluation; 0 disables
-    group_size: int = 1
-    temperature: float = 0.0            # 0 = greedy
+    tasks: int = bounded(0, ge=0)       # eval tasks (seeds) per evaluation; 0 disables
+    group_size: int = bounded(1, ge=1)
+    temperature: float = bounded(0.0, ge=0)  # 0 = greedy
 
 
 @dataclass
@@ -260,6 +295,18 @@ def _dataclass_in(annotation: Any) -> type | None:
     return None
 
 
+def _check_ranges(node: Any, path: str = "") -> None:
+    """Every ``bounded`` field of the config tree, recursively."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_ranges(value, f"{path}{f.name}.")
+            continue
+        bounds = f.metadata.get("range")
+        if bounds is not None and isinstance(value, (int, float)) and not bounds.contains(value):
+            raise ConfigError(f"{path}{f.name} must be {bounds}, got {value}")
+
+
 def _check_choices(cfg: Config) -> None:
     for path, allowed in CHOICES.items():
         value: Any = cfg
@@ -269,26 +316,65 @@ def _check_choices(cfg: Config) -> None:
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML recipe, apply ``key=value`` overrides, validate, return a Config."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict | None = None) -> Config:
+    """Read a YAML recipe (or take ``base``, a dict of the same shape), apply ``key=value``
+    overrides, validate, return a Config."""
+    user: Any = dict(base or {})
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} not found")
         try:
-            user = OmegaConf.load(path)
-        except Exception as e:  # noqa: BLE001 - yaml errors come in many types
-            raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    else:
-        user = OmegaConf.create({})
+            with path.open(encoding="utf-8") as f:
+                user = yaml.safe_load(f)
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path} is not valid YAML: {_one_line(e)}") from None
+        if user is None:
+            user = {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"{path} must be a mapping of sections (env:, model:, rollout:, "
+                              f"...), not {_kind(user)}")
     try:
-        user = OmegaConf.merge(user, OmegaConf.from_dotlist(list(overrides or [])))
+        user = OmegaConf.merge(OmegaConf.create(_rename_import(user)),
+                               OmegaConf.from_dotlist(_rename_import(list(overrides or []))))
+        data = OmegaConf.to_container(user, resolve=True)
     except OmegaConfBaseException as e:
-        raise ConfigError(f"bad override: {e}") from None
-    return config_from_dict(OmegaConf.to_container(user, resolve=True))
+        raise ConfigError(f"bad config or override: {_one_line(e)}") from None
+    return config_from_dict(data)
+
+
+def _kind(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _rename_import(user: Any) -> Any:
+    """YAML's ``env.import`` is the dataclass field ``env.imports`` (``import`` is a
+    Python keyword); overrides may say ``env.import=[...]`` too."""
+    if isinstance(user, list):
+        return [o.replace("env.import=", "env.imports=", 1) if o.startswith("env.import=") else o
+                for o in user]
+    env = user.get("env") if isinstance(user, dict) else None
+    if isinstance(env, dict) and "import" in env:
+        if "imports" in env:
+            raise ConfigError("env: give env.import or env.imports, not both")
+        env = dict(env)
+        value = env.pop("import")
+        env["imports"] = [value] if isinstance(value, str) else value
+        user = dict(user, env=env)
+    return user
 
 
 def config_from_dict(data: dict) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a mapping of sections, not {_kind(data)}")
+    data = _rename_import(data)
+    _check_shapes(data, Config, "")
     _check_keys(data, Config, "")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), data)
@@ -297,7 +383,10 @@ def config_from_dict(data: dict) -> Config:
         key = getattr(e, "full_key", None) or "config"
         message = str(e).split("\n")[0]
         raise ConfigError(f"{key}: {message}") from None
+    except (TypeError, ValueError) as e:  # shapes omegaconf cannot merge at all
+        raise ConfigError(f"config: {_one_line(e)}") from None
     assert isinstance(cfg, Config)
+    _check_ranges(cfg)
     _check_choices(cfg)
     _check_algorithm(cfg.algorithm)
     _check_strategy(cfg.rollout)
@@ -314,13 +403,8 @@ def _check_algorithm(algo: AlgorithmConfig) -> None:
     if adv.episode_scope == "step" and adv.episode != "grpo":
         raise ConfigError("algorithm.advantage.episode_scope=step needs advantage.episode=grpo "
                           "(RLOO has no step-sample variant); use episode_scope=trajectory")
-    if not 0.0 <= adv.gamma <= 1.0:
-        raise ConfigError(f"algorithm.advantage.gamma must be in [0, 1], got {adv.gamma}")
-    if not 0.0 < adv.similarity_threshold <= 1.0:
-        raise ConfigError("algorithm.advantage.similarity_threshold must be in (0, 1], "
-                          f"got {adv.similarity_threshold}")
     epo = algo.loss.epo
-    if epo.kappa_low < 0 or epo.kappa_high < epo.kappa_low:
+    if epo.kappa_high < epo.kappa_low:
         raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "
                           f"{epo.kappa_low}, {epo.kappa_high}")
 
@@ -344,8 +428,30 @@ def _check_strategy(r: RolloutConfig) -> None:
         raise ConfigError(f"rollout.strategy={r.strategy} needs rollout.backend=hf")
 
 
+def _check_shapes(user: Any, schema: type, path: str) -> None:
+    """A section given as something other than a mapping (``env: 5``) is named."""
+    hints = typing.get_type_hints(schema)
+    for key, value in user.items():
+        sub = _dataclass_in(hints.get(key))
+        if sub is None:
+            origin = typing.get_origin(hints.get(key))
+            if origin is dict and not isinstance(value, dict):
+                raise ConfigError(f"{path}{key} must be a mapping (key: value), got {value!r}")
+            if origin is list and not isinstance(value, (list, str)):
+                raise ConfigError(f"{path}{key} must be a list, got {value!r}")
+            continue
+        if isinstance(value, dict):
+            _check_shapes(value, sub, f"{path}{key}.")
+        elif value is not None or type(None) not in typing.get_args(hints[key]):
+            raise ConfigError(f"{path}{key} must be a mapping of keys "
+                              f"({', '.join(typing.get_type_hints(sub))}), got {value!r}")
+
+
 def to_yaml(cfg: Config) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    """The config as YAML, with ``env.import`` spelt as in recipes."""
+    data = OmegaConf.to_container(OmegaConf.structured(cfg))
+    data["env"]["import"] = data["env"].pop("imports")
+    return OmegaConf.to_yaml(OmegaConf.create(data))
 
 
 def to_dict(cfg: Config) -> dict:

@@ -42,13 +42,13 @@ def iter_records(run: Run, filters: dict[str, Any], *, tokens: bool = True) -> I
 def export(run_dir: str | Path, out: str | Path | None, fmt: str = "jsonl",
            filters: dict[str, Any] | None = None, *, tokens: bool = True) -> tuple[str, int]:
     """Write the matching episodes to ``out`` (``-``: stdout, JSON Lines only; None:
-    ``RUN_NAME-episodes.FORMAT`` in the current directory). Returns (where, how many)."""
+    ``RUN_DIR/episodes.FORMAT``). Returns (where, how many)."""
     if fmt not in FORMATS:
         raise AgentGymError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     writer = _parquet_writer() if fmt == "parquet" else None  # fail before reading anything
     with Run(run_dir, tokenizer=False) as run:
         run.store.quick_check()
-        target = str(out) if out is not None else f"{run.name}-episodes.{fmt}"
+        target = str(out) if out is not None else str(Path(run_dir) / f"episodes.{fmt}")
         if target == "-" and fmt != "jsonl":
             raise AgentGymError("only jsonl can be written to stdout; give --out FILE")
         records = iter_records(run, filters or {}, tokens=tokens)
@@ -86,7 +86,9 @@ def _parquet_writer():
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise AgentGymError("Parquet export needs pyarrow: pip install 'agentgym[parquet]' "
+        from agentgym.install import install_command
+
+        raise AgentGymError(f"Parquet export needs pyarrow: {install_command('parquet')} "
                             "(or export --format jsonl)") from None
     return _write_parquet
 

@@ -20,16 +20,38 @@ from agentgym.errors import AgentGymError
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "learning_curves.png"
-PLOT_KEYS = ("rollout/success_rate", "rollout/reward_mean", "rollout/episode_length",
-             "eval/success_rate", "loss/policy", "loss/kl", "actor/entropy",
-             "actor/grad_norm", "perf/tokens_per_s")
+# Panels of the learning-curve PNG: (title, keys drawn in it). Train and eval values of
+# the same quantity share a panel.
+PANELS = (
+    ("success rate", ("rollout/success_rate", "eval/success_rate")),
+    ("invalid-action rate", ("rollout/invalid_action_rate", "eval/invalid_action_rate")),
+    ("parse-failure rate", ("rollout/parse_failure_rate", "eval/parse_failure_rate")),
+    ("reward", ("rollout/reward_mean", "eval/reward_mean")),
+    ("episode length", ("rollout/episode_length",)),
+    ("loss/policy", ("loss/policy",)),
+    ("loss/kl", ("loss/kl",)),
+    ("actor/entropy", ("actor/entropy",)),
+    ("actor/grad_norm", ("actor/grad_norm",)),
+    ("perf/tokens_per_s", ("perf/tokens_per_s",)),
+)
 MAX_PLOTS = 9
+
+
+def _kl_off(config: dict) -> bool:
+    loss = ((config.get("algorithm") or {}).get("loss") or {})
+    return not loss.get("kl_coef")
+
+
+# Panels that are constant by construction under a config (not drawn then).
+CONSTANT_WHEN = {"loss/kl": _kl_off}
 
 # The summary line's fields, in order: (metric key, format of its part).
 SUMMARY_FIELDS = (
     ("rollout/success_rate", "success {:.2f}"),
     ("rollout/reward_mean", "reward {:.2f}"),
     ("rollout/episode_length", "len {:.1f}"),
+    ("rollout/invalid_action_rate", "invalid {:.2f}"),
+    ("rollout/parse_failure_rate", "unparsed {:.2f}"),
     ("eval/success_rate", "eval {:.2f}"),
     ("loss/policy", "loss {:.3f}"),
     ("loss/kl", "kl {:.3f}"),
@@ -123,34 +145,106 @@ def merge_iterations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def plot_metrics(run_dir: str | Path) -> Path | None:
     """Plot the main curves of a run into ``RUN_DIR/learning_curves.png``.
 
-    Plots the keys of ``PLOT_KEYS`` that were logged, or else the first ``MAX_PLOTS``
-    numeric keys, one point per iteration (see :func:`merge_iterations`).
+    One panel per entry of ``PANELS`` that was logged (train and eval in the same
+    panel), skipping panels constant by construction under the run's config (KL at
+    ``kl_coef: 0``); a run without any of them gets its first ``MAX_PLOTS`` numeric
+    keys. One point per iteration (see :func:`merge_iterations`), integer iteration
+    ticks, plain tick labels, rates on a fixed 0-1 axis. The figure is titled with the
+    run directory, environment and model.
     """
     from matplotlib.figure import Figure  # no pyplot: no global backend, thread-safe
+    from matplotlib.ticker import MaxNLocator
 
+    run_dir = Path(run_dir)
     records = merge_iterations(read_metrics(run_dir))
+    config = _run_config(run_dir)
     numeric = [k for k in dict.fromkeys(k for r in records for k in r)
                if k not in ("iteration", "time")
                and any(isinstance(r.get(k), (int, float)) for r in records)]
-    keys = [k for k in PLOT_KEYS if k in numeric] or numeric[:MAX_PLOTS]
-    if not keys:
+    panels = choose_panels(numeric, config)
+    if not panels:
         return None
-    cols = min(3, len(keys))
-    rows = math.ceil(len(keys) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
-    for n, key in enumerate(keys):
-        points = [(r["iteration"], r[key]) for r in records
-                  if isinstance(r.get(key), (int, float))]
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows + 0.4), layout="constrained")
+    fig.suptitle(_run_title(run_dir, config), fontsize=11)
+    for n, (title, keys) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, n + 1)
-        ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, markersize=3)
-        ax.set_title(key, fontsize=10)
+        for key in keys:
+            points = [(r["iteration"], r[key]) for r in records
+                      if isinstance(r.get(key), (int, float))]
+            ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, markersize=3,
+                    label=key.split("/")[0])
+        if len(keys) > 1:
+            ax.legend(fontsize=8)
+        if title.endswith("rate"):
+            ax.set_ylim(-0.05, 1.05)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.grid(alpha=0.3)
-    path = Path(run_dir) / PLOT_FILE
+    path = run_dir / PLOT_FILE
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, path)  # readers never see a half-written image
     return path
+
+
+def choose_panels(logged: list[str], config: dict) -> list[tuple[str, list[str]]]:
+    """(title, keys) of each panel to draw, given the logged numeric keys."""
+    panels = [(title, [k for k in keys if k in logged]) for title, keys in PANELS
+              if not (title in CONSTANT_WHEN and config and CONSTANT_WHEN[title](config))]
+    return [(title, keys) for title, keys in panels if keys] \
+        or [(key, [key]) for key in logged[:MAX_PLOTS]]
+
+
+def _run_config(run_dir: Path) -> dict:
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _run_title(run_dir: Path, config: dict) -> str:
+    parts = [run_dir.name]
+    env = (config.get("env") or {}).get("id")
+    model = (config.get("model") or {}).get("name")
+    algo = (((config.get("algorithm") or {}).get("advantage")) or {})
+    if env:
+        parts.append(str(env))
+    if model:
+        parts.append(str(model))
+    if algo.get("episode"):
+        step = algo.get("step")
+        parts.append(str(algo["episode"]) + (f" + {step}" if step and step != "none" else ""))
+    return " · ".join(parts)
+
+
+# What changed: (metric suffix, label, format).
+RATE_FIELDS = (("success_rate", "success", "{:.2f}"),
+               ("invalid_action_rate", "invalid actions", "{:.2f}"),
+               ("parse_failure_rate", "parse failures", "{:.2f}"))
+
+
+def eval_line(label: str, metrics: dict[str, Any], prefix: str = "eval") -> str:
+    """``eval before training: success 0.12 | invalid actions 0.62 | parse failures 0.42``."""
+    parts = [f"{name} {fmt.format(metrics[f'{prefix}/{key}'])}"
+             for key, name, fmt in RATE_FIELDS if f"{prefix}/{key}" in metrics]
+    return f"{label}: " + " | ".join(parts)
+
+
+def comparison_line(before: dict[str, Any], after: dict[str, Any], prefix: str = "eval") -> str:
+    """``eval before -> after: success 0.12 -> 0.25 | invalid actions 0.62 -> 0.21 | ...``."""
+    parts = []
+    for key, name, fmt in RATE_FIELDS:
+        k = f"{prefix}/{key}"
+        if k in before and k in after:
+            parts.append(f"{name} {fmt.format(before[k])} → {fmt.format(after[k])}")
+    return f"{prefix} before → after training: " + " | ".join(parts)
 
 
 def summary_line(iteration: int, metrics: dict[str, Any], total: int | None = None) -> str:
@@ -183,8 +277,10 @@ def _tensorboard_writer(log_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:
+        from agentgym.install import install_command
+
         raise AgentGymError("TensorBoard logging needs the tensorboard package: "
-                            "pip install agentgym[tensorboard] "
+                            f"{install_command('tensorboard')} "
                             "(or set logging.tensorboard: false)") from exc
     return SummaryWriter(log_dir=str(log_dir))
 
@@ -193,8 +289,10 @@ def _wandb_run(run_dir: Path, project: str | None, config: Any):
     try:
         import wandb
     except ImportError as exc:
+        from agentgym.install import install_command
+
         raise AgentGymError("Weights & Biases logging needs the wandb package: "
-                            "pip install agentgym[wandb] (or set logging.wandb: false)") from exc
+                            f"{install_command('wandb')} (or set logging.wandb: false)") from exc
     if dataclasses.is_dataclass(config):
         config = dataclasses.asdict(config)
     return wandb.init(project=project, config=config, dir=str(run_dir))

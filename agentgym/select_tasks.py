@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import agentgym
@@ -99,7 +100,7 @@ def run(cfg: Config, episodes: int, out: str | None = None, min_success: float =
     console.print(table)
     target = write_selection(out or Path(cfg.logging.run_dir) / "selected_tasks.yaml",
                              stats, selected, min_success, max_success)
-    console.print(f"{len(selected)} of {len(stats)} tasks selected; written to {target}",
+    console.print(f"{len(selected)} of {len(stats)} tasks selected; written to {escape(str(target))}",
                   soft_wrap=True)
     if not selected:
         console.print("[yellow]no task was solved: lower --min-success or use a stronger "

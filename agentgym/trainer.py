@@ -2,6 +2,13 @@
 
 Read top to bottom: ``Trainer.__init__`` builds the pieces the config names,
 ``Trainer.train`` runs the loop, ``Trainer.iteration`` is one RL iteration.
+
+From Python (``agentgym.train`` and ``agentgym.Trainer`` are these)::
+
+    import agentgym
+
+    if __name__ == "__main__":      # needed when environments run in worker processes
+        run_dir = agentgym.train("configs/quickstart.yaml", ["trainer.iterations=2"])
 """
 
 from __future__ import annotations
@@ -26,11 +33,15 @@ from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
 from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
-from agentgym.errors import AgentGymError, ConfigError
-from agentgym.metrics import METRICS_FILE, MetricsLogger, summary_line
+from agentgym.errors import AgentGymError
+from agentgym.mainguard import check_main_guard
+from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line, read_metrics,
+                              summary_line)
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
+from agentgym.preflight import preflight
 from agentgym.prompting import template_for
+from agentgym.registry import resolve_id
 from agentgym.rollout import RolloutEngine, RolloutSettings
 from agentgym.rollout.strategies import make_strategy
 from agentgym.rundir import RunDirLock
@@ -60,8 +71,10 @@ def env_factory(cfg: Config, split: str):
     kwargs = dict(cfg.env.kwargs)
     if split == "eval":
         kwargs.update(cfg.env.eval_kwargs)
+    # picklable, for processes; it imports env.import here and in every worker
+    maker = EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps, imports=cfg.env.imports)
     agentgym.env_info(cfg.env.id)  # unknown ids fail here, with close matches
-    return EnvMaker.of(cfg.env.id, kwargs, cfg.env.max_episode_steps)  # picklable, for processes
+    return maker
 
 
 def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
@@ -70,7 +83,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         max_new_tokens=cfg.rollout.max_new_tokens,
         temperature=cfg.eval.temperature if evaluating else cfg.rollout.temperature,
         top_p=1.0 if evaluating else cfg.rollout.top_p,
-        stop_strings=list(template_for(cfg.env.id).stop))
+        stop_strings=list(template_for(resolve_id(cfg.env.id)).stop))
     settings = RolloutSettings(
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
@@ -80,7 +93,7 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
     strategy = make_strategy("chain" if evaluating else cfg.rollout.strategy, settings.group_size,
                              cfg.rollout.tree, cfg.rollout.arpo, seed=cfg.trainer.seed)
-    return RolloutEngine(policy, pool, template_for(cfg.env.id), settings,
+    return RolloutEngine(policy, pool, template_for(resolve_id(cfg.env.id)), settings,
                          env_id=cfg.env.id, run_id=run_id, strategy=strategy)
 
 
@@ -103,27 +116,15 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     return out
 
 
-def success_by_type(episodes: list[Episode]) -> dict[str, tuple[int, int, float]]:
-    """task type -> (episodes, wins, mean reward)."""
-    table: dict[str, list] = {}
-    for ep in episodes:
-        row = table.setdefault(ep.task_type or "all", [0, 0, 0.0])
-        row[0] += 1
-        row[1] += int(ep.won)
-        row[2] += ep.total_reward
-    return {k: (n, w, r / n) for k, (n, w, r) in sorted(table.items())}
-
-
 class Trainer:
     def __init__(self, cfg: Config, *, resume: bool = False, console: Console | None = None):
         self.cfg = cfg
         self.console = console or Console(highlight=False)
         self.run_dir = Path(cfg.logging.run_dir)
         self.run_id = self.run_dir.name
-        if cfg.rollout.temperature <= 0:
-            raise ConfigError("rollout.temperature must be > 0 for training (0 is greedy)")
-        if cfg.rollout.backend != "hf":
-            raise ConfigError("training needs rollout.backend=hf (openai is for evaluation)")
+        preflight(cfg, "train")  # what `agentgym validate` checks, before anything is written
+        if _pool_backend(cfg) == "process":
+            check_main_guard(f"environment worker processes (rollout.env_pool={cfg.rollout.env_pool})")
         self._run_lock = RunDirLock(self.run_dir).acquire()   # one trainer per run dir
         try:
             self._setup(cfg, resume)
@@ -197,7 +198,7 @@ class Trainer:
                 self.replay.load_state_dict(extra["arpo"])
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
-            self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
+            self.console.print(f"resumed from {escape(str(ckpt))} (iteration {state['iteration']})")
 
     def _discard_unfinished_run(self) -> None:
         """A run that stopped before its first checkpoint left episodes (and metrics) that
@@ -221,7 +222,9 @@ class Trainer:
     def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
         from rich.progress import Progress
 
-        with Progress(transient=True, console=self.console) as progress:
+        # a live line on a terminal; nothing (not a blank line per rollout) in a log file
+        with Progress(transient=True, console=self.console,
+                      disable=not self.console.is_terminal) as progress:
             task = progress.add_task(f"{split} rollout {iteration}", total=None)
             episodes = engine.run(seeds, iteration=iteration, split=split,
                                   on_turn=lambda turn, active: progress.update(
@@ -268,24 +271,42 @@ class Trainer:
     def train(self) -> Path:
         cfg = self.cfg
         last = cfg.trainer.iterations
-        if self.start_iteration == 1 and cfg.eval.tasks and cfg.trainer.eval_every:
-            self.metrics.log(0, self.evaluate(0))
+        before = self._eval_before_training()
+        after: dict[str, float] = {}
         for it in range(self.start_iteration, last + 1):
             metrics = self.iteration(it)
             if cfg.eval.tasks and ((cfg.trainer.eval_every and it % cfg.trainer.eval_every == 0)
                                    or it == last):
-                metrics.update(self.evaluate(it))
+                after = self.evaluate(it)
+                metrics.update(after)
             self.metrics.log(it, metrics)
-            self.console.print(summary_line(it, metrics, total=last))
+            shown = {k: v for k, v in metrics.items()  # KL is 0 by construction at kl_coef 0
+                     if not (k == "loss/kl" and cfg.algorithm.loss.kl_coef == 0)}
+            self.console.print(summary_line(it, shown, total=last), soft_wrap=True)
             if it % cfg.trainer.checkpoint_every == 0 or it == last:
                 path = save_checkpoint(self.run_dir, it, self.policy.model, self.optimizer,
                                        self.scheduler, self.task_rng, sampler=self.policy,
                                        extra=self._checkpoint_extra())
                 self.policy.tokenizer.save_pretrained(path / "model")
         self.metrics.plot()
-        self.console.print(f"run directory: {self.run_dir} (episodes.db, metrics.jsonl, "
-                           f"learning_curves.png, checkpoints/)")
+        self.console.print(f"run directory: {escape(str(self.run_dir))} (episodes.db, metrics.jsonl, "
+                           f"learning_curves.png, checkpoints/)", soft_wrap=True)
+        if before and after:
+            self.console.print(comparison_line(before, after), soft_wrap=True)
         return self.run_dir
+
+    def _eval_before_training(self) -> dict[str, float]:
+        """The eval of the initial policy (iteration 0): run and printed on a new run,
+        read back from metrics.jsonl on a resumed one."""
+        if not self.cfg.eval.tasks:
+            return {}
+        if self.start_iteration > 1:
+            logged = [r for r in read_metrics(self.run_dir) if r["iteration"] == 0]
+            return {k: v for r in logged for k, v in r.items() if k.startswith("eval/")}
+        before = self.evaluate(0)
+        self.metrics.log(0, before)
+        self.console.print(eval_line("eval before training", before), soft_wrap=True)
+        return before
 
     def _checkpoint_extra(self) -> dict:
         extra = {"epo_history": self.updater.entropy_history.state_dict()}
@@ -304,9 +325,25 @@ class Trainer:
         self._run_lock.release()
 
 
-def train(config_path: str | None, overrides: list[str] | None = None,
-          resume_dir: str | None = None) -> Path:
-    """``agentgym train``: a new run from a config, or ``--resume`` an existing run dir."""
+def _pool_backend(cfg: Config) -> str:
+    from agentgym.rollout.envpool import resolve_backend
+
+    return resolve_backend(env_factory(cfg, "train"), cfg.rollout.env_pool)
+
+
+def train(config: str | Path | Config | dict | None, overrides: list[str] | None = None,
+          resume_dir: str | Path | None = None) -> Path:
+    """Train, and return the run directory.
+
+    ``config``: a YAML recipe's path, a :class:`~agentgym.config.Config`, or a dict of
+    the same shape; ``overrides``: ``["trainer.lr=1e-5", ...]`` applied on top.
+    ``resume_dir`` continues the run in that directory instead (``config`` None).
+    Everything ``agentgym validate`` checks is checked before any work starts.
+    """
+    if isinstance(config, (Config, dict)):
+        data = dataclasses.asdict(config) if isinstance(config, Config) else dict(config)
+        cfg = load_config(None, overrides, base=data)
+        return _run(cfg, resume=False)
     if resume_dir is not None:
         saved = Path(resume_dir) / "config.yaml"
         if not saved.is_file():
@@ -314,8 +351,12 @@ def train(config_path: str | None, overrides: list[str] | None = None,
         cfg = load_config(saved, overrides)
         cfg.logging.run_dir = str(resume_dir)
     else:
-        cfg = load_config(config_path, overrides)
-    trainer = Trainer(cfg, resume=resume_dir is not None)
+        cfg = load_config(config, overrides)
+    return _run(cfg, resume=resume_dir is not None)
+
+
+def _run(cfg: Config, resume: bool) -> Path:
+    trainer = Trainer(cfg, resume=resume)
     try:
         return trainer.train()
     finally:

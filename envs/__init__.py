@@ -60,6 +60,7 @@ register(
     max_action_chars=8_000,
     description="Tool use: reasoning-gym tasks and multi-hop search questions, answered "
                 "with a sandboxed Python interpreter and BM25 search",
+    programs=("unshare",),
 )
 register_template("agentgym/ToolUse-v0", PromptTemplate(
     system="You answer questions and may use tools. To run Python, reply "
@@ -83,7 +84,9 @@ register(
     kwargs={"task": "click-test"},
     max_episode_steps=10,
     description="MiniWoB++ web tasks in headless Chromium (128 tasks; task=name, "
-                "pattern or suite:NAME); needs chromium + chromedriver",
+                "pattern or suite:NAME)",
+    requires=("miniwob",), extra="miniwob",
+    programs=("chromium|chromium-browser|google-chrome", "chromedriver"),
 )
 register_template("agentgym/MiniWoB-v0", PromptTemplate(
     system="You operate a web page to complete the instruction. The page is listed as "
@@ -108,6 +111,7 @@ register(
     max_episode_steps=50,
     description="ALFWorld household tasks (6 types) on the alfworld/textworld engine; "
                 "suites generated offline from the package's scenes, or the official data",
+    requires=("alfworld",), extra="alfworld",
 )
 register_template("agentgym/ALFWorld-v0", PromptTemplate(
     system="You are an expert agent acting in ALFRED, a simulated household. You move "

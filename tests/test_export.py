@@ -74,7 +74,7 @@ def test_parquet_without_pyarrow_says_what_to_install(run_dir, tmp_path, monkeyp
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
-    with pytest.raises(AgentGymError, match=r"pip install 'agentgym\[parquet\]'"):
+    with pytest.raises(AgentGymError, match=r"pip install .*\[parquet\]"):
         export(run_dir, tmp_path / "x.parquet", "parquet")
     assert not (tmp_path / "x.parquet").exists()
 
@@ -86,3 +86,45 @@ def test_bad_arguments(run_dir, tmp_path):
         export(run_dir, tmp_path / "x.csv", "csv")
     with pytest.raises(AgentGymError, match="no run directory"):
         export(tmp_path / "missing", tmp_path / "x.jsonl")
+
+
+def test_export_writes_into_the_run_directory_by_default(run_dir, capsys):
+    assert main(["export", str(run_dir)]) == 0
+    assert (run_dir / "episodes.jsonl").is_file()
+    assert "episodes.jsonl" in capsys.readouterr().err
+
+
+def test_merged_model_loads_alone_and_gives_the_lora_models_logits(tmp_path, capsys):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agentgym.checkpoint import checkpoint_dir
+    from agentgym.policy.models import apply_lora, load_model_and_tokenizer
+
+    run = tmp_path / "run"
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    ckpt = checkpoint_dir(run, 3)
+    ckpt.mkdir(parents=True)
+    (run / "config.yaml").write_text(json.dumps({"model": {"name": "tiny-smollm2", "lora": lora}}))
+    base, tokenizer = load_model_and_tokenizer("tiny-smollm2")
+    model = apply_lora(base, lora)
+    with torch.no_grad():  # a trained adapter: B is no longer zero
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn_like(p, generator=torch.Generator().manual_seed(1)) * 0.5)
+    model.save_pretrained(ckpt / "model")
+    (ckpt / "state.pt").write_bytes(b"")  # what marks a checkpoint as complete
+
+    out = tmp_path / "merged"
+    assert main(["export", str(run), "--merged-model", str(out)]) == 0
+    assert "merged model" in capsys.readouterr().err
+    merged = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    ids = torch.tensor([tokenizer("Open the door, then go north.")["input_ids"]])
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        plain = load_model_and_tokenizer("tiny-smollm2")[0](input_ids=ids).logits
+        got = merged(input_ids=ids).logits
+    assert not torch.allclose(expected, plain, atol=1e-3)  # the adapter matters
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert main(["export", str(run), "--merged-model", str(out)]) == 2  # never overwrites

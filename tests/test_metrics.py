@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from agentgym.errors import AgentGymError
-from agentgym.metrics import (METRICS_FILE, MetricsLogger, merge_iterations, plot_metrics,
-                              read_metrics, summary_line)
+from agentgym.metrics import (METRICS_FILE, MetricsLogger, choose_panels, comparison_line,
+                              eval_line, merge_iterations, plot_metrics, read_metrics,
+                              summary_line)
 
 
 def test_jsonl_round_trip(tmp_path):
@@ -75,6 +76,55 @@ def test_plot_falls_back_to_the_first_keys(tmp_path):
     assert plot_metrics(tmp_path).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_panels_join_train_and_eval_and_hide_kl_when_it_is_off():
+    logged = ["rollout/success_rate", "eval/success_rate", "loss/kl", "eval/invalid_action_rate"]
+    on = {"algorithm": {"loss": {"kl_coef": 0.01}}}
+    assert choose_panels(logged, on) == [
+        ("success rate", ["rollout/success_rate", "eval/success_rate"]),
+        ("invalid-action rate", ["eval/invalid_action_rate"]), ("loss/kl", ["loss/kl"])]
+    off = {"algorithm": {"loss": {"kl_coef": 0.0}}}
+    assert [t for t, _ in choose_panels(logged, off)] == ["success rate", "invalid-action rate"]
+    assert choose_panels(["custom/a"], off) == [("custom/a", ["custom/a"])]
+
+
+def test_plot_is_titled_with_integer_iteration_ticks(tmp_path, monkeypatch):
+    (tmp_path / "config.yaml").write_text("env: {id: agentgym/TextWorld-v0}\n"
+                                          "model: {name: tiny-smollm2}\n")
+    with MetricsLogger(tmp_path) as logger:
+        for i in range(3):
+            logger.log(i, {"rollout/success_rate": 0.5, "loss/policy": 1000.0 + 1e-4 * i})
+    import matplotlib.figure
+
+    figures = []
+    real = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    plot_metrics(tmp_path)
+    fig, = figures
+    assert fig.get_suptitle() == f"{tmp_path.name} · agentgym/TextWorld-v0 · tiny-smollm2"
+    success, loss = fig.axes
+    assert success.get_ylim() == (-0.05, 1.05)
+    ticks = [t for t in success.get_xticks() if 0 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert loss.yaxis.get_major_formatter().get_offset() == ""  # no "+1e3" offset
+
+
+def test_eval_and_comparison_lines():
+    before = {"eval/success_rate": 0.125, "eval/invalid_action_rate": 0.625,
+              "eval/parse_failure_rate": 0.417}
+    after = {"eval/success_rate": 0.25, "eval/invalid_action_rate": 0.208,
+             "eval/parse_failure_rate": 0.0}
+    assert eval_line("eval before training", before) == (
+        "eval before training: success 0.12 | invalid actions 0.62 | parse failures 0.42")
+    assert comparison_line(before, after) == (
+        "eval before → after training: success 0.12 → 0.25 | invalid actions 0.62 → 0.21 "
+        "| parse failures 0.42 → 0.00")
+
+
 def test_summary_line():
     metrics = {"rollout/success_rate": 0.25, "rollout/reward_mean": 0.3125,
                "rollout/episode_length": 7.2, "loss/policy": -0.0121, "loss/kl": 0.0,
@@ -82,6 +132,8 @@ def test_summary_line():
     assert summary_line(3, metrics, total=10) == (
         "iter 3/10 | success 0.25 | reward 0.31 | len 7.2 | loss -0.012 | kl 0.000 "
         "| 41 tok/s | 63 s")
+    metrics.update({"rollout/invalid_action_rate": 0.625, "rollout/parse_failure_rate": 0.0})
+    assert "| invalid 0.62 | unparsed 0.00 |" in summary_line(3, metrics)
     assert summary_line(0, {"eval/success_rate": 0.5, "note": "x"}) == "iter 0 | eval 0.50"
 
 
@@ -96,10 +148,10 @@ def test_tensorboard_is_off_by_default_and_not_imported(tmp_path):
 
 
 @pytest.mark.parametrize("option, module, extra", [
-    ("tensorboard", "torch.utils.tensorboard", "agentgym[tensorboard]"),
-    ("wandb", "wandb", "agentgym[wandb]")])
+    ("tensorboard", "torch.utils.tensorboard", "[tensorboard]"),
+    ("wandb", "wandb", "[wandb]")])
 def test_missing_optional_backend_says_what_to_install(tmp_path, monkeypatch, option, module,
                                                        extra):
     monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
-    with pytest.raises(AgentGymError, match=re.escape(f"pip install {extra}")):
+    with pytest.raises(AgentGymError, match=re.escape(extra)):
         MetricsLogger(tmp_path, **{option: True})

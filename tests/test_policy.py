@@ -18,9 +18,6 @@ from agentgym.policy import Completion, SamplingParams, make_policy
 from agentgym.policy import models as M
 from agentgym.policy.hf import HFPolicy, _StopChecker, sample_next
 
-_USER_CACHE = os.environ.get("AGENTGYM_CACHE")  # before any fixture points it elsewhere
-
-
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory):
     """The session's cache directory (conftest points AGENTGYM_CACHE at a temp dir), so
@@ -402,12 +399,9 @@ def test_smollm2_gguf_is_found_without_importing_the_package():
 
 
 @pytest.mark.slow
-def test_smollm2_converts_caches_and_answers(monkeypatch):
-    """Uses the normal cache (not a temp dir) so that CI converts the GGUF only once."""
-    if _USER_CACHE is None:
-        monkeypatch.delenv("AGENTGYM_CACHE", raising=False)
-    else:
-        monkeypatch.setenv("AGENTGYM_CACHE", _USER_CACHE)
+def test_smollm2_converts_caches_and_answers():
+    """In the session's cache, which holds the user's conversion read-only when there is
+    one (conftest), so a test session converts the GGUF at most once."""
     was_cached = M._cache_valid(M.model_cache_dir("smollm2-135m"))
     t0 = time.perf_counter()
     model, tok = M.load_model_and_tokenizer("smollm2-135m")

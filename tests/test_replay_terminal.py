@@ -55,6 +55,9 @@ def test_episode_renders_steps_and_json(run_dir, capsys):
     assert "episode train-1-0-2" in out and "(none parsed)" in out
     assert "Guess a number from 1 to 5." in out
     assert "step 0.100" in out  # advantage parts, whatever their names
+    # each step reads in the order it happened: observation, output and action, result
+    step = out[out.index("step 1"):]
+    assert step.index("Guess a number") < step.index("action: guess 3") < step.index("result: ")
     assert main(["replay", str(run_dir), "--episode", "train-1-0-2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [s["action"] for s in data["steps"]] == [None, "guess 3", "guess 2", "guess 2"]

@@ -77,6 +77,9 @@ def test_episode_page_shows_steps_heatmap_advantages_and_image(run_dir):
     assert html.count('class="step"') == 2
     assert "Guess a number from 1 to 5." in html  # an observation
     assert "<code>guess 4</code>" in html  # a parsed action
+    card = html[html.index('id="step-1"'):]
+    assert card.index("<h4>Observation</h4>") < card.index("Model output") \
+        < card.index("action: <code>") < card.index('class="result"')
     assert html.count('class="tok"') == len("<action>guess 3</action>") + len("<action>guess 4</action>")
     assert 'data-lp="-0.25"' in html and 'id="heat-mode"' in html
     # advantage parts are shown whatever their names

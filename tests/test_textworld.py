@@ -291,6 +291,22 @@ def test_action_valid_and_meta_commands(cache_dir):
     env.close()
 
 
+def test_a_synonym_the_game_acts_on_is_valid(cache_dir):
+    """The game's own verdict: "get X" for the admissible "take X" wins, so it was valid;
+    "x X" (examine) is understood but changes nothing, so it stays not valid."""
+    env = make(cache_dir, **TH)
+    env.reset(seed=0)
+    (command,) = env.unwrapped.walkthrough()
+    assert command.startswith("take ")
+    thing = command.removeprefix("take ")
+    _, _, _, _, info = env.step(f"x {thing}")
+    assert info["action_valid"] is False
+    assert f"get {thing}" not in info["admissible_actions"]
+    _, reward, terminated, _, info = env.step(f"get {thing}")
+    assert terminated and info["won"] and reward == 1.0 and info["action_valid"] is True
+    env.close()
+
+
 # ------------------------------------------------------------------------------ cache
 
 def _game_files(cache_dir):

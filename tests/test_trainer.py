@@ -38,22 +38,28 @@ def _weights(run_dir, iteration):
     return load_file(str(run_dir / "checkpoints" / f"iter_{iteration:06d}" / "model" / "model.safetensors"))
 
 
-def test_training_writes_store_metrics_plot_and_checkpoints(tmp_path):
+def test_training_writes_store_metrics_plot_and_checkpoints(tmp_path, capsys):
     # the tiny random model never wins, so advantages are all 0: the entropy bonus
     # still gives the update a gradient to show that it trains
     run = _train(tmp_path / "run", "trainer.iterations=2", "eval.tasks=2",
                  "algorithm.loss.entropy_coef=0.01")
     with EpisodeStore(run / "episodes.db") as store:
         assert store.count(split="train") == 2 * 2 * 3
-        assert store.count(split="eval") == 2
+        assert store.count(split="eval") == 2 + 2  # before training and at the end
         summary = store.query(split="train", limit=1)[0]
         episode = store.get_episode(summary.episode_id)
         assert all(s.advantage is not None for s in episode.steps)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [m["iteration"] for m in lines] == [1, 2]
+    assert [m["iteration"] for m in lines] == [0, 1, 2]
+    assert "eval/invalid_action_rate" in lines[0]
     for key in ("rollout/success_rate", "loss/policy", "perf/tokens_per_s", "actor/grad_norm"):
-        assert key in lines[0]
+        assert key in lines[1]
     assert "eval/success_rate" in lines[-1]
+    out = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert any(line.startswith("eval before training: success 0.00 | invalid actions ")
+               for line in out)
+    assert out[-1].startswith("eval before → after training: success 0.00 → 0.00 | "
+                              "invalid actions ")
     assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "checkpoints" / "iter_000002" / "state.pt").is_file()
     # the update changed the weights
@@ -202,7 +208,8 @@ def test_compare_runs_plots_curves_and_prints_table(tmp_path, capsys):
     assert "gigpo" in text and "0.750" in text and "eval/success_rate" in text
     (tmp_path / "empty").mkdir()
     assert compare.main([str(tmp_path / "empty")]) == 2
-    assert "no metrics" in capsys.readouterr().out
+    # rich wraps long lines (this one holds the tmp path) wherever the width falls
+    assert "no metrics" in " ".join(capsys.readouterr().out.split())
 
 
 class ParityEnv(GuessEnv):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentgym.errors import AgentGymError
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         curves = load_curves(args.runs, metrics)
     except AgentGymError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     path = plot(curves, metrics, Path(args.out), smooth=args.smooth)
     console.print(table(curves, metrics, args.last))

@@ -29,6 +29,8 @@ waiting for each other; it also leaves a core to the environments during rollout
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 import types
@@ -511,9 +513,9 @@ class HFPolicy(Policy):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
         )
+        kwargs[_cache_keyword(self.model)] = cache
         if last_only:
             kwargs["logits_to_keep"] = 1
         out = self.model(**kwargs)
@@ -658,6 +660,23 @@ class HFPolicy(Policy):
         ]
 
 
+def _cache_keyword(model) -> str:
+    """transformers >= 5.x names the KV cache argument ``cache`` (``past_key_values``
+    still works there, with a FutureWarning on every call); older versions only know
+    ``past_key_values``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _cache_keyword_of(type(base))
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword_of(cls: type) -> str:
+    try:
+        params = inspect.signature(cls.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - an unusual model class
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def load_hf_policy(
     name_or_path: str,
     *,
@@ -676,7 +695,7 @@ def load_hf_policy(
         model = apply_lora(model, dict(lora))
     generator = None
     if seed is not None:
-        generator = torch.Generator(device=torch.device(device))
+        generator = torch.Generator(device=model.device if hasattr(model, "device") else "cpu")
         generator.manual_seed(int(seed))
     return HFPolicy(
         model, tokenizer, name=name_or_path, generator=generator,

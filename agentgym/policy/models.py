@@ -152,6 +152,11 @@ def _cache_valid(path: Path) -> bool:
     return info.get("format") == CACHE_FORMAT
 
 
+def is_cached(name: str) -> bool:
+    """Whether a converted copy of the named model is in the cache already."""
+    return _cache_valid(model_cache_dir(name))
+
+
 def ensure_cached(path: Path, build: Callable[[Path], None], source: str) -> Path:
     """Return ``path``, first building it with ``build(tmpdir)`` if it is missing.
 
@@ -305,7 +310,6 @@ def _from_pretrained_local(cls, name: str, **kwargs):
 def load_model_and_tokenizer(name: str, dtype: Any = "float32", device: str = "cpu"):
     """Load ``(model, tokenizer)`` in eval mode on ``device``; see the module docstring
     for the names understood. The tokenizer pads on the left and has a pad token."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
@@ -321,12 +325,22 @@ def load_model_and_tokenizer(name: str, dtype: Any = "float32", device: str = "c
     else:
         tokenizer = _from_pretrained_local(AutoTokenizer, name)
         model = _from_pretrained_local(AutoModelForCausalLM, name, dtype=torch_dtype)
+    device = resolve_device(device)
     try:
         model.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise AgentGymError(f"could not move the model to device {device!r}: {exc}") from exc
     model.eval()
     return model, _finish_tokenizer(tokenizer)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; others unchanged."""
+    import torch
+
+    if str(device).lower() == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
 
 
 def max_context_of(model) -> int | None:
@@ -354,7 +368,9 @@ def apply_lora(model, lora: dict):
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
-        raise AgentGymError("LoRA needs peft: pip install 'agentgym[lora]'") from exc
+        from agentgym.install import MissingDependencyError, install_command
+
+        raise MissingDependencyError(f"LoRA needs peft: {install_command('lora')}") from exc
     r = int(lora.get("r", 8))
     if r <= 0:
         raise ConfigError(f"model.lora.r: must be a positive integer, got {lora.get('r')!r}")

@@ -23,15 +23,15 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--verify", action="store_true",
                       help="re-play stored actions in a fresh environment and report differences")
     p.add_argument("--sample", type=int, default=10,
-                   help="--verify: how many matching episodes to check (default 10)")
+                   help="--verify: how many matching episodes to check")
     p.add_argument("--seed", type=int, default=0, help="--verify: seed of the sample")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--limit", type=int, default=50, help="--list: episodes per page")
     p.add_argument("--offset", type=int, default=0, help="--list: skip this many")
     p.add_argument("--order", default="-iteration,episode",
                    help="--list: e.g. -iteration,episode or -reward")
-    p.add_argument("--host", default="127.0.0.1", help="viewer address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="viewer address")
+    p.add_argument("--port", type=int, default=8765, help="viewer port")
     p.add_argument("--no-tokenizer", action="store_true",
                    help="do not load the run's tokenizer (token ids instead of token text)")
     add_filter_arguments(p)
@@ -99,15 +99,27 @@ def _verify(args: argparse.Namespace, filters: dict, console: Console) -> int:
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run directory (holds episodes.db)")
-    p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    p.add_argument("--out", "-o", help="output file (default RUN_NAME-episodes.FORMAT; "
+    p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="episodes file format")
+    p.add_argument("--out", "-o", help="output file (default RUN_DIR/episodes.FORMAT; "
                    "'-' writes JSON Lines to stdout)")
+    p.add_argument("--merged-model", metavar="OUT_DIR",
+                   help="instead of episodes: write the latest checkpoint as a standalone HF "
+                        "model directory (LoRA merged into the base weights)")
     p.add_argument("--no-tokens", action="store_true",
                    help="leave out token ids, logprobs and entropies")
     add_filter_arguments(p)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.merged_model:
+        from agentgym.merge import merged_model
+
+        out = merged_model(args.run_dir, args.merged_model)
+        Console(stderr=True, highlight=False).print(
+            f"wrote the merged model to {escape(str(out))} "
+            "(AutoModelForCausalLM.from_pretrained loads it)", soft_wrap=True)
+        return 0
     from agentgym.export import export
 
     target, count = export(args.run_dir, args.out, args.format, filters_from_args(args),

@@ -200,17 +200,19 @@ def _step_card(ep: Episode, s: Step, pieces: list[str], prompt: str,
     badge = ('<span class="valid">valid</span>' if s.action_valid
              else '<span class="invalid">invalid</span>')
     extra = {k: v for k, v in s.info.items() if k != "image"} if isinstance(s.info, dict) else {}
+    # in the order it happened: what the agent saw, what it wrote, what that did
     return f"""<section class="step" id="step-{s.index}" data-adv="{_attr(s.advantage)}">
-<h3>Step {s.index} <small>{badge} · reward {num(s.reward)} · advantage {num(s.advantage)}
-{("(" + part_text + ")") if part_text else ""}</small></h3>
-<p class="action">action: <code>{esc(s.action) if s.action is not None else "(none parsed)"}</code>
-· {anchor_link}{f" ({len(same)} others)" if same else ""}</p>
-<p class="anchor">anchor <code>{esc(s.anchor)}</code> · {timings or "no timings"}</p>
-{f'<p class="error">{esc(s.error)}</p>' if s.error else ""}
+<h3>Step {s.index}</h3>
 <h4>Observation</h4><pre class="obs">{esc(s.observation)}</pre>
 <details class="prompt"><summary>prompt ({len(s.prompt_ids)} tokens)</summary><pre>{esc(prompt)}</pre></details>
 <h4>Model output <small>({len(s.response_ids)} tokens)</small></h4>
 {heatmap(pieces, s, prefill)}
+<p class="action">action: <code>{esc(s.action) if s.action is not None else "(none parsed)"}</code></p>
+<p class="result">result: {badge} · reward {num(s.reward)} · advantage {num(s.advantage)}
+{("(" + part_text + ")") if part_text else ""}</p>
+{f'<p class="error">{esc(s.error)}</p>' if s.error else ""}
+<p class="anchor">{anchor_link}{f" ({len(same)} others)" if same else ""} · anchor
+<code>{esc(s.anchor)}</code> · {timings or "no timings"}</p>
 {f'<img class="screenshot" alt="screenshot of step {s.index}" src="{escape(image)}">' if image else ""}
 {f'<details><summary>step info</summary><pre>{esc(json.dumps(extra, ensure_ascii=False, indent=1))}</pre></details>' if extra else ""}
 </section>"""

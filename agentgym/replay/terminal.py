@@ -73,21 +73,22 @@ def show_episode(run: Run, episode_id: str, *, as_json: bool, console: Console) 
 
 
 def step_panel(step: Step, pieces: list[str], group_size: int) -> Panel:
-    head = Text()
-    head.append("valid " if step.action_valid else "invalid ",
-                "green" if step.action_valid else "red")
-    head.append(f"reward {_num(step.reward)}  advantage {_num(step.advantage)}")
-    if step.advantage_parts:
-        head.append("  (" + ", ".join(f"{k} {_num(v)}" for k, v in
-                                      sorted(step.advantage_parts.items())) + ")")
-    head.append(f"  anchor group {group_size}  anchor {step.anchor!r}", "dim")
+    """One step in the order it happened: observation, output and action, result."""
     action = Text("action: ")
     action.append(step.action if step.action is not None else "(none parsed)", "bold")
-    parts: list[Any] = [head, action, Text("observation", "dim"), Text(step.observation),
+    result = Text("result: ")
+    result.append("valid " if step.action_valid else "invalid ",
+                  "green" if step.action_valid else "red")
+    result.append(f"reward {_num(step.reward)}  advantage {_num(step.advantage)}")
+    if step.advantage_parts:
+        result.append("  (" + ", ".join(f"{k} {_num(v)}" for k, v in
+                                        sorted(step.advantage_parts.items())) + ")")
+    parts: list[Any] = [Text("observation", "dim"), Text(step.observation),
                         Text("output (red = unlikely tokens)", "dim"),
-                        logprob_text(pieces, step.logprobs)]
+                        logprob_text(pieces, step.logprobs), action, result]
     if step.error:
         parts.append(Text(step.error, "red"))
+    parts.append(Text(f"anchor group {group_size}  anchor {step.anchor!r}", "dim"))
     return Panel(Group(*parts), title=f"step {step.index}", expand=True)
 
 

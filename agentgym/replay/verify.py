@@ -118,6 +118,10 @@ def choose_episodes(run: Run, filters: dict[str, Any], episode_id: str | None,
 
 
 def verify_run(run: Run, episode_ids: list[str], on_result=None) -> list[Verification]:
+    from agentgym.registry import import_modules
+
+    env = run.config.get("env") or {}
+    import_modules(env.get("import") or env.get("imports") or [])  # the run's own env.import
     results = []
     for episode_id in episode_ids:
         ep = run.store.get_episode(episode_id)

@@ -94,35 +94,41 @@ class EnvMaker:
     kwargs: tuple = ()              # (key, value) pairs, so the maker stays hashable
     max_episode_steps: int | None = None
     registration: tuple | None = None   # (entry_point, default kwargs pairs, step limit)
+    imports: tuple = ()                 # modules imported first (env.import), in every process
 
     @classmethod
     def of(cls, env_id: str, kwargs: dict | None = None,
-           max_episode_steps: int | None = None) -> EnvMaker:
-        from agentgym.registry import _registered
+           max_episode_steps: int | None = None, imports=()) -> EnvMaker:
+        from agentgym.registry import _registered, import_modules, resolve_id
 
+        import_modules(imports)
+        bare = resolve_id(env_id)
         registration = None
-        if env_id in _registered and env_id in gymnasium.registry:
-            info = _registered[env_id]
-            registration = (gymnasium.registry[env_id].entry_point,
+        if bare in _registered and bare in gymnasium.registry:
+            info = _registered[bare]
+            registration = (gymnasium.registry[bare].entry_point,
                             tuple(sorted(info.kwargs.items())), info.max_episode_steps)
         return cls(env_id, tuple(sorted((kwargs or {}).items())), max_episode_steps,
-                   registration)
+                   registration, tuple(imports))
 
     def __call__(self) -> gymnasium.Env:
         import agentgym
+        from agentgym.registry import import_modules, resolve_id
 
-        if self.env_id not in gymnasium.registry and self.registration is not None:
+        import_modules(self.imports)
+        env_id = resolve_id(self.env_id)  # "module:Name-v0" imports the module
+        if env_id not in gymnasium.registry and self.registration is not None:
             entry_point, defaults, steps = self.registration
-            agentgym.register(self.env_id, entry_point=entry_point, kwargs=dict(defaults),
+            agentgym.register(env_id, entry_point=entry_point, kwargs=dict(defaults),
                               max_episode_steps=steps)
-        return agentgym.make(self.env_id, max_episode_steps=self.max_episode_steps,
+        return agentgym.make(env_id, max_episode_steps=self.max_episode_steps,
                              **dict(self.kwargs))
 
     def preferred_backend(self) -> str:
         """``metadata["agentgym.pool"]`` of the registered class ("thread" if unset)."""
         from gymnasium.envs.registration import load_env_creator
 
-        spec = gymnasium.registry.get(self.env_id)
+        spec = gymnasium.registry.get(self.env_id.rpartition(":")[2])
         if spec is None:
             return "thread"
         entry = spec.entry_point

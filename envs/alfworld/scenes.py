@@ -46,9 +46,11 @@ class AlfworldMissingError(AgentGymError, ImportError):
 def package_dir() -> Path:
     spec = importlib.util.find_spec("alfworld")
     if spec is None or not spec.submodule_search_locations:
+        from agentgym.install import install_command
+
         raise AlfworldMissingError(
-            "ALFWorld needs the alfworld package: pip install 'agentgym[alfworld]' "
-            "(or pip install alfworld; it compiles for a few minutes)")
+            f"ALFWorld needs the alfworld package: {install_command('alfworld')} "
+            "(it compiles for a few minutes)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

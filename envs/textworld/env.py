@@ -207,8 +207,13 @@ class TextWorldEnv(gymnasium.Env):
 
         valid = normalize_command(command) in self._admissible
         prev_score = self._state["score"] or 0
+        prev_facts = sorted(self._fact_strings(self._state["_facts"] or []))
         self._state, _, _ = self._tw.step(command)
         won, lost = bool(self._state["won"]), bool(self._state["lost"])
+        # the game's own verdict: a command it acted on (a synonym such as "unlock the box
+        # with the keycard" that won, scored or changed the world) was a valid one
+        valid = valid or won or lost or (self._state["score"] or 0) != prev_score \
+            or sorted(self._fact_strings(self._state["_facts"] or [])) != prev_facts
         self._done = won or lost
         self._obs = clean_text(self._state["feedback"] or "") or "Nothing happens."
         reward = self._reward(prev_score, won)
