@@ -46,8 +46,20 @@ class ModelConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """rollout.backend=vllm: the engine's settings (docs/models.md, "vLLM backend")."""
+    dtype: str = "auto"                 # auto: bfloat16 where the CPU/GPU has it natively, else model.dtype
+    kv_cache_gib: int = 2               # CPU: KV-cache size in GiB
+    cpu_cores: str = "auto"             # CPU: cores for the engine's threads, e.g. "0-1" (auto: vLLM's choice)
+    gpu_memory_utilization: float = 0.5  # GPU: share of the device vLLM takes (the trainer needs the rest)
+    sleep: bool = True                  # GPU: free vLLM's memory during each update (sleep mode)
+    top_logprobs: int = 20              # log-probs per position the entropy estimate uses
+    enforce_eager: bool = True          # no torch.compile: faster start, slower decoding on GPU
+
+
+@dataclass
 class RolloutConfig:
-    backend: str = "hf"                 # hf | openai (evaluation only)
+    backend: str = "hf"                 # hf | vllm | openai (evaluation only)
     base_url: Optional[str] = None      # for backend=openai
     tasks_per_iteration: int = 4        # B distinct tasks (seeds) per iteration
     group_size: int = 4                 # G episodes per task, same seed
@@ -62,6 +74,7 @@ class RolloutConfig:
     env_pool: str = "auto"              # auto (the env's preference) | thread | process
     step_timeout_s: float = 60.0        # an environment step slower than this ends the episode
     max_context: Optional[int] = None   # None: the model's own limit
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass
@@ -181,7 +194,8 @@ class Config:
 
 
 CHOICES = {
-    "rollout.backend": ("hf", "openai"),
+    "rollout.backend": ("hf", "vllm", "openai"),
+    "rollout.vllm.dtype": ("auto", "float32", "bfloat16", "float16"),
     "algorithm.advantage.episode": ("grpo", "rloo"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
@@ -267,6 +281,7 @@ def config_from_dict(data: dict) -> Config:
     assert isinstance(cfg, Config)
     _check_choices(cfg)
     _check_algorithm(cfg.algorithm)
+    _check_vllm(cfg.rollout.vllm)
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
@@ -287,6 +302,15 @@ def _check_algorithm(algo: AlgorithmConfig) -> None:
     if epo.kappa_low < 0 or epo.kappa_high < epo.kappa_low:
         raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "
                           f"{epo.kappa_low}, {epo.kappa_high}")
+
+
+def _check_vllm(v: VLLMConfig) -> None:
+    if not 0.0 < v.gpu_memory_utilization <= 1.0:
+        raise ConfigError(f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {v.gpu_memory_utilization}")
+    if v.kv_cache_gib < 1:
+        raise ConfigError(f"rollout.vllm.kv_cache_gib must be >= 1, got {v.kv_cache_gib}")
+    if v.top_logprobs < 1:
+        raise ConfigError(f"rollout.vllm.top_logprobs must be >= 1, got {v.top_logprobs}")
 
 
 def to_yaml(cfg: Config) -> str:

@@ -1,4 +1,4 @@
-"""The policy interface shared by every backend (HF transformers, OpenAI-compatible HTTP).
+"""The policy interface shared by every backend (HF transformers, vLLM, OpenAI-compatible HTTP).
 
 A policy turns prompts into completions. Token-level backends (``trainable=True``)
 return exactly the sampled token ids with their logprobs and entropies, and the trainer
@@ -94,6 +94,14 @@ class Policy(ABC):
     def generate_chat(self, conversations: list[list[dict]], sampling: SamplingParams) -> list[Completion]:
         """One completion per conversation: chat template, then :meth:`generate`."""
         return self.generate([self.encode_chat(c) for c in conversations], sampling)
+
+    def sleep(self) -> None:
+        """Free generation-only memory while the trainer updates (vLLM on a GPU)."""
+
+    def sync_weights(self, model, version: int) -> dict[str, float]:
+        """Make generation use ``model``'s current weights. Backends that generate with
+        the trained model itself (HF) have nothing to do; vLLM copies them over."""
+        return {}
 
     def close(self) -> None:
         """Release resources (HTTP sessions, ...). Safe to call twice."""

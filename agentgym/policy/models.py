@@ -10,9 +10,9 @@ Names understood by :func:`load_model_and_tokenizer`:
     later load reads that copy (a second or two).
 
 ``tiny-smollm2``
-    A randomly initialised 2-layer Llama (hidden size 64) with SmolLM2's tokenizer and
-    vocabulary, for fast tests. The initialisation is seeded, so every load gives the
-    same weights, and it leaves the global torch RNG untouched.
+    A randomly initialised 2-layer Llama (hidden size 64, head size 32) with SmolLM2's
+    tokenizer and vocabulary, for fast tests. The initialisation is seeded, so every
+    load gives the same weights, and it leaves the global torch RNG untouched.
 
 anything else
     A local directory or an HF model id that is already in the local HF cache. Nothing
@@ -63,6 +63,7 @@ TINY_CONFIG = dict(
     num_hidden_layers=2,
     num_attention_heads=4,
     num_key_value_heads=2,
+    head_dim=32,  # vLLM's CPU attention needs a head size of at least 32
     max_position_embeddings=8192,
     rope_theta=100000.0,
     rms_norm_eps=1e-5,
@@ -281,6 +282,35 @@ def build_tiny_model(tokenizer):
         model = LlamaForCausalLM(config)
     model.config.name_or_path = TINY
     return model
+
+
+def _save_tiny(out: Path) -> None:
+    tokenizer = load_tokenizer(TINY)
+    build_tiny_model(tokenizer).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def model_dir(name: str) -> Path:
+    """A local directory holding ``name``'s weights, config and tokenizer: what engines
+    that load from disk (vLLM) are given. Built-in names come from the cache (the tiny
+    model is saved there on first use); an HF id must be in the local HF cache."""
+    key = canonical_name(name)
+    if key == SMOLLM2:
+        return smollm2_dir()
+    if key == TINY:
+        return ensure_cached(model_cache_dir(TINY), _save_tiny, source="seeded random init")
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - hub errors come in many types
+        raise AgentGymError(
+            f"model {name!r} is neither a built-in name ({SMOLLM2}, {TINY}), a local directory, "
+            "nor in the local Hugging Face cache; download it beforehand or pass a local path"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- any model
