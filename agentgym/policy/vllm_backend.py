@@ -153,7 +153,7 @@ class VLLMPolicy(Policy):
                 os.environ["VLLM_CPU_OMP_THREADS_BIND"] = str(cpu_cores)
         context = max_context or _config_max_len(self.path)
         engine_kwargs = dict(
-            model=str(self.path), tokenizer=str(self.path), dtype=engine_dtype, seed=seed,
+            model=str(self.path), tokenizer=str(self.path), dtype=engine_dtype, seed=int(seed or 0),
             enable_prefix_caching=True, logprobs_mode="processed_logprobs",
             max_logprobs=max(self.top_logprobs, 1), max_model_len=context,
             enforce_eager=enforce_eager, worker_extension_cls="agentgym.policy.vllm_worker.WeightSyncExtension",
@@ -168,7 +168,8 @@ class VLLMPolicy(Policy):
             self.llm = vllm.LLM(**engine_kwargs)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many types; the reason is what matters
             self._remove_sync_dir()
-            raise AgentGymError(f"vLLM could not load {name} from {self.path}: {_reason(exc)}") from None
+            where = name if str(self.path) == name else f"{name} ({self.path})"
+            raise AgentGymError(f"vLLM could not load {where}: {_reason(exc)}") from None
         self.max_context = context
         self.engine_dtype = engine_dtype
 
@@ -237,9 +238,15 @@ class VLLMPolicy(Policy):
                 skip_special_tokens=True)
         with self._lock:
             self._wake()
-            outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts],
-                                        [params[b] for b in budgets], use_tqdm=False,
-                                        lora_request=self._lora_request)
+            try:
+                outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts],
+                                            [params[b] for b in budgets], use_tqdm=False,
+                                            lora_request=self._lora_request)
+            except Exception as exc:  # noqa: BLE001 - e.g. EngineDeadError; its log says more
+                if type(exc).__name__ != "EngineDeadError":
+                    raise
+                raise AgentGymError(f"the vLLM engine stopped while generating ({_reason(exc)}); "
+                                    "its log above names the cause") from None
         return [self._completion(p, out.outputs[0]) for p, out in zip(prompts, outputs)]
 
     def _completion(self, prompt: list[int], out) -> Completion:
@@ -369,11 +376,23 @@ def _lora_rank_slot(lora: dict) -> int:
 
 
 def _reason(exc: BaseException) -> str:
-    """The last non-empty line of an engine failure: vLLM wraps the cause in layers."""
-    while exc.__cause__ is not None and str(exc.__cause__).strip():
-        exc = exc.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
+    """One short line saying why the engine failed (validation errors name the field)."""
+    line = ""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic: "field: message"
+        try:
+            first = errors()[0]
+            line = f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}".strip(": ")
+        except Exception:  # noqa: BLE001 - not pydantic after all
+            line = ""
+    if not line:
+        lines = [text.strip() for text in str(exc).splitlines() if text.strip()]
+        line = lines[0] if lines else type(exc).__name__
+    line = line.splitlines()[0]
+    if len(line) > 300:  # e.g. the list of every supported architecture
+        cut = line.find(". ", 0, 300)
+        line = (line[:cut + 1] if cut > 0 else line[:300]) + " ..."
+    return line
 
 
 def load_vllm_policy(name_or_path: str, **kwargs: Any) -> VLLMPolicy:
