@@ -237,3 +237,56 @@ def test_a_model_vllm_cannot_load_is_one_line(tmp_path):
         make_policy(str(bad), backend="vllm")
     message = str(err.value)
     assert "\n" not in message and "NoSuchModelForCausalLM" in message and len(message) < 500
+
+
+def test_config_accepts_the_vllm_backend_and_checks_its_settings():
+    from agentgym.config import load_config
+    from agentgym.errors import ConfigError
+
+    cfg = load_config("configs/quickstart.yaml", ["rollout.backend=vllm", "rollout.vllm.cpu_cores=0-1"])
+    assert cfg.rollout.backend == "vllm" and cfg.rollout.vllm.dtype == "auto"
+    with pytest.raises(ConfigError, match="rollout.vllm.gpu_memory_utilization"):
+        load_config(None, ["rollout.vllm.gpu_memory_utilization=1.5"])
+    with pytest.raises(ConfigError, match="rollout.vllm.dtype"):
+        load_config(None, ["rollout.vllm.dtype=int8"])
+
+
+@pytest.mark.slow  # imports vLLM in a fresh interpreter (~20 s)
+def test_doctor_reports_one_line_per_check():
+    from agentgym.doctor import doctor
+
+    lines = []
+    rc = doctor(print_=lines.append)
+    assert lines and all("\n" not in line and line.startswith("vllm: ") for line in lines)
+    assert rc in (0, 1) and (rc == 0) == all("fine" in line or "not installed" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_training_with_the_vllm_backend_syncs_every_iteration(tmp_path):
+    """Full fine-tuning, fp32 engine: after the sync, the next rollout's behaviour
+    log-probs are the updated model's (a missed sync would leave the update's change)."""
+    pytest.importorskip("vllm")
+    import json
+
+    import agentgym
+    from agentgym.config import load_config
+    from agentgym.trainer import Trainer
+    from tests.toy_envs import GuessEnv
+
+    agentgym.register("test/VLLMGuess-v0", entry_point=GuessEnv, max_episode_steps=2)
+    cfg = load_config(None, [
+        "env.id=test/VLLMGuess-v0", "model.name=tiny-smollm2", "rollout.backend=vllm",
+        "rollout.vllm.dtype=float32", "rollout.vllm.kv_cache_gib=1", "rollout.max_context=256",
+        "rollout.tasks_per_iteration=2", "rollout.group_size=2", "rollout.max_new_tokens=6",
+        "rollout.think=false", "trainer.lr=3e-2", "algorithm.loss.entropy_coef=0.05",
+        "trainer.iterations=2", "trainer.checkpoint_every=2", f"logging.run_dir={tmp_path / 'run'}"])
+    trainer = Trainer(cfg)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in lines] == [1, 2]
+    assert all(m["perf/sync_s"] > 0 for m in lines)
+    assert all(m["actor/behaviour_logprob_diff"] < 1e-3 for m in lines)
+    assert abs(lines[1]["loss/entropy"] - lines[0]["loss/entropy"]) > 1e-3  # the update did change the policy

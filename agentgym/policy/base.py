@@ -111,3 +111,33 @@ class Policy(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def chat_template_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """The ids of ``messages`` rendered with the chat template and ``add_generation_prompt``."""
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if ids and isinstance(ids[0], list):  # some tokenizers return a batch of one
+        ids = ids[0]
+    return [int(t) for t in ids]
+
+
+def prompt_budgets(prompts: list[list[int]], sampling: SamplingParams,
+                   max_context: int | None) -> tuple[list[list[int]], list[int]]:
+    """The prompts as plain int lists and each one's new-token budget: ``max_new_tokens``,
+    or less where the context window leaves less room; an error if it leaves none."""
+    prompts = [[int(t) for t in p] for p in prompts]
+    budgets = []
+    for i, p in enumerate(prompts):
+        if not p:
+            raise AgentGymError(f"prompt {i} is empty; a prompt needs at least one token")
+        room = sampling.max_new_tokens
+        if max_context is not None:
+            room = min(room, max_context - len(p))
+            if room < 1:
+                raise AgentGymError(
+                    f"prompt {i} has {len(p)} tokens, which leaves no room in the model's context "
+                    f"window of {max_context} tokens; shorten the prompt (e.g. a shorter history window)")
+        budgets.append(room)
+    return prompts, budgets

