@@ -45,6 +45,7 @@ needs an ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import shutil
@@ -67,6 +68,8 @@ BROKEN_WITH_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 
 def import_vllm():
     """``import vllm``, or one line saying what to install or fix."""
+    # vLLM logs every engine step at INFO; keep the trainer's console readable
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     try:
         import vllm
     except ImportError as exc:
@@ -144,6 +147,7 @@ class VLLMPolicy(Policy):
         self._lora_request = None
         self._lora_ids = 0
         self._sync_root = Path(tempfile.mkdtemp(prefix="agentgym-vllm-sync-", dir=_fast_tmp()))
+        atexit.register(self._remove_sync_dir)  # /dev/shm is memory: never leave snapshots behind
         self._lock = threading.RLock()
 
         if engine_dtype == "auto":
