@@ -132,7 +132,7 @@ def test_a_prompt_over_the_context_is_refused_and_ends_the_episode_with_context(
     assert len(out.token_ids) == 1
 
     import agentgym
-    from agentgym.envpool import EnvPool
+    from agentgym.rollout.envpool import EnvPool
     from agentgym.prompting import template_for
     from agentgym.rollout import RolloutEngine, RolloutSettings
 
