@@ -33,9 +33,3 @@ class WeightSyncExtension:
                         and weight.numel() > 0 and not weight.is_meta:
                     dispatch_cpu_unquantized_gemm(module, remove_weight=False)
         return sum(p.numel() for p in model.parameters())
-
-    def agentgym_weight_checksum(self) -> float:
-        """Sum of every parameter still held in plain layout (embeddings, norms);
-        tests use it to see a sync arrive."""
-        model = self.model_runner.get_model()
-        return float(sum(p.detach().float().sum() for p in model.parameters() if p.numel()))
