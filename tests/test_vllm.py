@@ -289,4 +289,4 @@ def test_training_with_the_vllm_backend_syncs_every_iteration(tmp_path):
     assert [m["iteration"] for m in lines] == [1, 2]
     assert all(m["perf/sync_s"] > 0 for m in lines)
     assert all(m["actor/behaviour_logprob_diff"] < 1e-3 for m in lines)
-    assert abs(lines[1]["loss/entropy"] - lines[0]["loss/entropy"]) > 1e-3  # the update did change the policy
+    assert abs(lines[1]["actor/entropy"] - lines[0]["actor/entropy"]) > 1e-3  # the update did change the policy
