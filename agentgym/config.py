@@ -106,8 +106,20 @@ class BranchingConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """rollout.backend=vllm: the engine's settings (docs/models.md, "vLLM backend")."""
+    dtype: str = "auto"                 # auto: bfloat16 where the CPU/GPU has it natively, else model.dtype
+    kv_cache_gib: int = 2               # CPU: KV-cache size in GiB
+    cpu_cores: str = "auto"             # CPU: cores for the engine's threads, e.g. "0-1" (auto: vLLM's choice)
+    gpu_memory_utilization: float = 0.5  # GPU: share of the device vLLM takes (the trainer needs the rest)
+    sleep: bool = True                  # GPU: free vLLM's memory during each update (sleep mode)
+    top_logprobs: int = 20              # log-probs per position the entropy estimate uses
+    enforce_eager: bool = True          # no torch.compile: faster start, slower decoding on GPU
+
+
+@dataclass
 class RolloutConfig:
-    backend: str = "hf"                 # hf | openai (evaluation only)
+    backend: str = "hf"                 # hf | vllm | openai (evaluation only)
     base_url: Optional[str] = None      # for backend=openai
     tasks_per_iteration: int = bounded(4, ge=1)   # B distinct tasks (seeds) per iteration
     group_size: int = bounded(4, ge=1)  # G episodes per task, same seed
@@ -125,6 +137,7 @@ class RolloutConfig:
     strategy: str = "chain"             # chain | tree_grpo | treepo | arpo (training rollouts)
     tree: TreeConfig = field(default_factory=TreeConfig)
     arpo: BranchingConfig = field(default_factory=BranchingConfig)
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass
@@ -245,9 +258,10 @@ class Config:
 
 
 CHOICES = {
-    "rollout.backend": ("hf", "openai"),
+    "rollout.backend": ("hf", "vllm", "openai"),
     "algorithm.advantage.episode": ("grpo", "rloo", "tree_grpo", "treepo"),
     "algorithm.advantage.attribution": ("soft", "hard"),
+    "rollout.vllm.dtype": ("auto", "float32", "bfloat16", "float16"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
     "algorithm.advantage.step": ("none", "gigpo", "salt"),
@@ -392,6 +406,7 @@ def config_from_dict(data: dict) -> Config:
     _check_strategy(cfg.rollout)
     if cfg.rollout.tree.shared_steps == "merge" and cfg.trainer.samples != "per_step":
         raise ConfigError("rollout.tree.shared_steps=merge needs trainer.samples=per_step")
+    _check_vllm(cfg.rollout.vllm)
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
@@ -445,6 +460,15 @@ def _check_shapes(user: Any, schema: type, path: str) -> None:
         elif value is not None or type(None) not in typing.get_args(hints[key]):
             raise ConfigError(f"{path}{key} must be a mapping of keys "
                               f"({', '.join(typing.get_type_hints(sub))}), got {value!r}")
+
+
+def _check_vllm(v: VLLMConfig) -> None:
+    if not 0.0 < v.gpu_memory_utilization <= 1.0:
+        raise ConfigError(f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {v.gpu_memory_utilization}")
+    if v.kv_cache_gib < 1:
+        raise ConfigError(f"rollout.vllm.kv_cache_gib must be >= 1, got {v.kv_cache_gib}")
+    if v.top_logprobs < 1:
+        raise ConfigError(f"rollout.vllm.top_logprobs must be >= 1, got {v.top_logprobs}")
 
 
 def to_yaml(cfg: Config) -> str:

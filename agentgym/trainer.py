@@ -63,6 +63,13 @@ def build_policy(cfg: Config, seed: int | None = None):
                 "dropout": cfg.model.lora.dropout, "target_modules": list(cfg.model.lora.target_modules)}
     if cfg.rollout.backend == "openai":
         return make_policy(cfg.model.name, backend="openai", base_url=cfg.rollout.base_url)
+    if cfg.rollout.backend == "vllm":
+        v = cfg.rollout.vllm
+        return make_policy(cfg.model.name, backend="vllm", dtype=cfg.model.dtype, device=cfg.model.device,
+                           lora=lora, seed=seed, engine_dtype=v.dtype, max_context=cfg.rollout.max_context,
+                           gpu_memory_utilization=v.gpu_memory_utilization, sleep=v.sleep,
+                           kv_cache_gib=v.kv_cache_gib, cpu_cores=v.cpu_cores,
+                           top_logprobs=v.top_logprobs, enforce_eager=v.enforce_eager)
     return make_policy(cfg.model.name, backend="hf", dtype=cfg.model.dtype,
                        device=cfg.model.device, lora=lora, seed=seed)
 
@@ -129,6 +136,8 @@ class Trainer:
         try:
             self._setup(cfg, resume)
         except BaseException:
+            if getattr(self, "policy", None) is not None:
+                self.policy.close()  # a vLLM engine's worker processes
             self._run_lock.release()
             raise
 
@@ -185,6 +194,7 @@ class Trainer:
             state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng,
                                     sampler=self.policy)
             self.start_iteration = state["iteration"] + 1
+            self.policy.sync_weights(model, state["iteration"])  # vLLM starts from the base weights
             # the saved lr was set by the saved run's schedule; a resume may extend
             # trainer.iterations, so recompute it from this config's schedule
             for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
@@ -255,8 +265,11 @@ class Trainer:
         self.store.add_episodes(episodes)
         samples = build_samples(trainable(episodes), cfg.trainer.samples,
                                 cfg.rollout.tree.shared_steps)
+        self.policy.sleep()  # vLLM on a GPU frees its memory for the update; no-op otherwise
         with self.console.status(f"update {it}: {len(samples)} samples"):
             metrics.update(self.updater.step(samples, iteration=it))
+        # weight sync: the next rollout samples from the updated weights (vLLM; HF shares them)
+        metrics.update(self.policy.sync_weights(self.policy.model, it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
         return metrics
 
@@ -322,6 +335,7 @@ class Trainer:
                 engine.pool.close()
         self.store.close()
         self.metrics.close()
+        self.policy.close()
         self._run_lock.release()
 
 

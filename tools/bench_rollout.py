@@ -1,13 +1,18 @@
-"""The batched rollout engine against the naive loop, on the same TextWorld tasks.
+"""The batched rollout engine (HF and vLLM backends) against the naive loop, on the
+same TextWorld tasks.
 
 Naive: one environment at a time, one HF ``model.generate`` call (batch 1) per turn.
 Batched: agentgym's engine, one generation per turn over every running episode and
-environment steps in parallel. Same model, tasks, seeds, prompts, sampling settings
-and turn limit; both report generated tokens per second, measured in one run.
+environment steps in parallel, with the HF backend (fp32) and with the vLLM backend
+(``rollout.backend=vllm``; bfloat16 where the CPU has it, prefix caching on). Same
+model, tasks, seeds, prompts, sampling settings and turn limit; all three report
+generated tokens per second, measured in one run.
 
     python tools/bench_rollout.py [--envs 16] [--max-new-tokens 64] [--steps 3] [--no-think]
+                                  [--no-vllm] [--vllm-dtype auto] [--vllm-cores auto]
 
-Last line: ``bench_rollout: ratio=<batched tokens/s / naive tokens/s>`` (goal >= 3).
+Last line: ``bench_rollout: ratio=<hf/naive> vllm_ratio=<vllm/naive>`` (tokens/s
+ratios; goals >= 3 and >= 8).
 """
 
 from __future__ import annotations
@@ -71,6 +76,13 @@ def batched_rollout(policy, seeds: list[int], args) -> int:
     return sum(len(s.response_ids) for ep in episodes for s in ep.steps)
 
 
+def timed(fn, *args) -> tuple[int, float]:
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    tokens = fn(*args)
+    return tokens, time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
@@ -79,6 +91,9 @@ def main() -> None:
     ap.add_argument("--no-think", dest="think", action="store_false",
                     help="short replies (<action> pre-filled) instead of <think> first")
     ap.add_argument("--steps", type=int, default=3, help="turn limit per episode")
+    ap.add_argument("--no-vllm", dest="vllm", action="store_false", help="skip the vLLM backend")
+    ap.add_argument("--vllm-dtype", default="auto", help="vLLM engine dtype (auto: bf16 if native)")
+    ap.add_argument("--vllm-cores", default="auto", help="cores for vLLM's threads, e.g. 0-1")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -92,21 +107,30 @@ def main() -> None:
         env.reset(seed=s)
         env.close()
 
-    torch.manual_seed(0)
-    t0 = time.perf_counter()
-    naive_tokens = naive_rollout(policy, seeds, args)
-    naive_s = time.perf_counter() - t0
-    torch.manual_seed(0)
-    t0 = time.perf_counter()
-    batched_tokens = batched_rollout(policy, seeds, args)
-    batched_s = time.perf_counter() - t0
+    naive_tokens, naive_s = timed(naive_rollout, policy, seeds, args)
+    batched_tokens, batched_s = timed(batched_rollout, policy, seeds, args)
+    vllm_tokens, vllm_s = 0, float("nan")
+    if args.vllm:
+        fast = make_policy(args.model, backend="vllm", seed=0, engine_dtype=args.vllm_dtype,
+                           cpu_cores=args.vllm_cores)
+        try:
+            batched_rollout(fast, seeds[:2], argparse.Namespace(**{**vars(args), "steps": 1}))  # warm-up
+            fast.llm.reset_prefix_cache()  # nothing cached from the warm-up
+            vllm_tokens, vllm_s = timed(batched_rollout, fast, seeds, args)
+            vllm_dtype = fast.engine_dtype
+        finally:
+            fast.close()
 
     naive_rate, batched_rate = naive_tokens / naive_s, batched_tokens / batched_s
+    vllm_rate = vllm_tokens / vllm_s if args.vllm else float("nan")
     print(f"{args.envs} TextWorld episodes (≤ {args.steps} turns, ≤ {args.max_new_tokens} new tokens/turn), "
           f"model {args.model}")
-    print(f"naive loop : {naive_tokens:5d} tokens in {naive_s:6.1f} s = {naive_rate:6.1f} tokens/s")
-    print(f"batched    : {batched_tokens:5d} tokens in {batched_s:6.1f} s = {batched_rate:6.1f} tokens/s")
-    print(f"bench_rollout: ratio={batched_rate / naive_rate:.2f}")
+    print(f"naive loop  : {naive_tokens:5d} tokens in {naive_s:6.1f} s = {naive_rate:6.1f} tokens/s")
+    print(f"batched, HF : {batched_tokens:5d} tokens in {batched_s:6.1f} s = {batched_rate:6.1f} tokens/s")
+    if args.vllm:
+        print(f"batched, vLLM ({vllm_dtype}): {vllm_tokens:5d} tokens in {vllm_s:6.1f} s = "
+              f"{vllm_rate:6.1f} tokens/s")
+    print(f"bench_rollout: ratio={batched_rate / naive_rate:.2f} vllm_ratio={vllm_rate / naive_rate:.2f}")
 
 
 if __name__ == "__main__":

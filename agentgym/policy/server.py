@@ -402,6 +402,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
+    backend: str = "hf",
     dtype: str = "float32",
     device: str = "cpu",
     lora: dict | None = None,
@@ -410,17 +411,21 @@ def serve(
     model_name: str | None = None,
     print_fn=print,
 ) -> None:
-    """Load ``model`` with the HF backend and serve it until interrupted (Ctrl-C).
+    """Load ``model`` with the ``backend`` (hf or vllm) and serve it until interrupted (Ctrl-C).
 
     Binds 127.0.0.1 by default; pass ``host="0.0.0.0"`` to accept remote clients
     (there is no authentication).
     """
     from agentgym.policy import make_policy
 
-    policy = make_policy(model, "hf", dtype=dtype, device=device, lora=lora, seed=seed)
+    if backend not in ("hf", "vllm"):
+        raise AgentGymError(f"--backend {backend!r}: serve runs a local model, with hf or vllm")
+    policy = make_policy(model, backend, dtype=dtype, device=device, lora=lora, seed=seed)
     app = build_app(policy, model_name=model_name or model, max_batch_size=max_batch_size)
-    print_fn(f"agentgym serve: {model} at http://{host}:{port}/v1 (Ctrl-C to stop)")
+    print_fn(f"agentgym serve: {model} ({backend}) at http://{host}:{port}/v1 (Ctrl-C to stop)")
     try:
         web.run_app(app, host=host, port=port, print=None, access_log=None)
     except OSError as exc:
         raise AgentGymError(f"could not listen on {host}:{port}: {exc}; is another server using that port?") from exc
+    finally:
+        policy.close()
