@@ -1,0 +1,146 @@
+"""One JVM running the ScienceWorld simulator (the jar inside the ``scienceworld`` wheel),
+driven over py4j.
+
+We start the JVM ourselves instead of through ``scienceworld.ScienceWorldEnv`` to choose
+its options (the serial collector: ~235 MB per simulator instead of ~570 MB, same speed)
+and to own its lifetime:
+
+- it is started with py4j's ``--die-on-broken-pipe``: the JVM exits when its stdin pipe
+  closes, which the kernel does when the Python process that started it dies, however
+  it dies (SIGKILL included);
+- ``close()`` closes that pipe itself and waits for the JVM to exit (killing it after
+  ``STOP_TIMEOUT_S``), so a closed environment leaves no Java process behind.
+
+The calls below are ``scienceworld.runtime.pythonapi.PythonInterface``'s, the same the
+package's wrapper makes; scores are the engine's (0-1, -1 on failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from agentgym.errors import AgentGymError
+
+JVM_OPTIONS = ("-XX:+UseSerialGC",)
+STOP_TIMEOUT_S = 10.0
+JAVA_HINT = ("ScienceWorld needs a Java runtime (Java 8 or newer) and none was found: "
+             "install one with `sudo apt-get install -y default-jre-headless` "
+             "(Debian/Ubuntu), or put `java` on PATH or set JAVA_HOME")
+
+
+class ScienceWorldSetupError(AgentGymError):
+    """Java or the scienceworld package is missing."""
+
+
+def find_java() -> str:
+    """``$JAVA_HOME/bin/java`` when that exists, else ``java`` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidate = Path(home) / "bin" / "java"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    java = shutil.which("java")
+    if java is None:
+        raise ScienceWorldSetupError(JAVA_HINT)
+    return java
+
+
+def _package_paths() -> tuple[str, str]:
+    try:
+        from scienceworld.constants import BASEPATH, JAR_PATH
+    except ImportError:
+        raise ScienceWorldSetupError(
+            "ScienceWorld needs the scienceworld package: pip install -e '.[scienceworld]'") from None
+    return JAR_PATH, BASEPATH
+
+
+class Engine:
+    """A started simulator. Not thread-safe: one environment drives one engine."""
+
+    def __init__(self, java: str | None = None):
+        from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
+
+        java = java or find_java()
+        jar, cwd = _package_paths()
+        try:
+            port, self.process = launch_gateway(
+                classpath=jar, die_on_exit=True, cwd=cwd, return_proc=True, java_path=java,
+                javaopts=list(JVM_OPTIONS))
+        except (OSError, ValueError) as e:  # no such binary, or a JVM that printed no port
+            raise ScienceWorldSetupError(f"{JAVA_HINT} ({java} would not start: {e})") from None
+        self._gateway = JavaGateway(
+            gateway_parameters=GatewayParameters(port=port, auto_field=True),
+            java_process=self.process)
+        self.pid = self.process.pid
+        self.server = self._gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # ----------------------------------------------------------------- the simulator
+
+    def max_variations(self, task: str) -> int:
+        return int(self.server.getTaskMaxVariations(task))
+
+    def splits(self, task: str) -> dict[str, list[int]]:
+        """The official train/dev/test variations of ``task`` (the engine's 50/25/25 %)."""
+        self.load(task, 0, "")
+        return {"train": list(self.server.getVariationsTrain()),
+                "dev": list(self.server.getVariationsDev()),
+                "test": list(self.server.getVariationsTest())}
+
+    def load(self, task: str, variation: int, simplifications: str, gold: bool = False) -> None:
+        """Load a fresh episode of ``task``/``variation``; with ``gold``, also plan the
+        gold action sequence (seconds: the engine plays the task through once)."""
+        error = self.server.load(task, int(variation), simplifications, bool(gold))
+        if error:
+            raise AgentGymError(f"ScienceWorld could not load {task} variation {variation}: "
+                                f"{error}")
+
+    def gold_actions(self) -> list[str]:
+        return list(self.server.getGoldActionSequence())
+
+    def step(self, action: str) -> tuple[str, float, bool]:
+        """(observation, score in [-1, 1], completed) after ``action``."""
+        observation = self.server.step(action)
+        return observation, float(self.server.getScore()), bool(self.server.getCompleted())
+
+    def look(self) -> str:
+        return self.server.freeActionLook()
+
+    def inventory(self) -> str:
+        return self.server.freeActionInventory()
+
+    def task_description(self) -> str:
+        return self.server.getTaskDescription()
+
+    def valid_actions(self) -> list[tuple[str, int]]:
+        """The engine's valid actions in this state as (text, template id) pairs."""
+        data = json.loads(self.server.getValidActionObjectCombinationsJSON())
+        return [(a["action"], int(a["template_id"])) for a in data["validActions"]]
+
+    # ----------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        """Stop the JVM and wait until it has exited (idempotent)."""
+        process = self.process
+        if process is None:
+            return
+        self.process = None
+        try:
+            self._gateway.close()
+        except Exception:  # noqa: BLE001 - the JVM may already be gone
+            pass
+        try:
+            process.stdin.close()  # py4j's --die-on-broken-pipe: the JVM exits on EOF
+        except OSError:
+            pass
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
