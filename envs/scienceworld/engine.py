@@ -36,6 +36,11 @@ class ScienceWorldSetupError(AgentGymError):
     """Java or the scienceworld package is missing."""
 
 
+class EngineError(RuntimeError):
+    """The simulator failed or its JVM is gone: the episode ends, the environment recovers
+    at the next reset."""
+
+
 def find_java() -> str:
     """``$JAVA_HOME/bin/java`` when that exists, else ``java`` on PATH."""
     home = os.environ.get("JAVA_HOME")
@@ -72,8 +77,13 @@ class Engine:
                 javaopts=list(JVM_OPTIONS))
         except (OSError, ValueError) as e:  # no such binary, or a JVM that printed no port
             raise ScienceWorldSetupError(f"{JAVA_HINT} ({java} would not start: {e})") from None
+        # no py4j memory management: its finalizers run gateway calls from the garbage
+        # collector at arbitrary moments (CPython 3.11 can then fail compiling code with
+        # "AST constructor recursion depth mismatch"); the only Java objects we get back
+        # are a few lists per task (splits, gold actions), so the JVM keeps little garbage
         self._gateway = JavaGateway(
-            gateway_parameters=GatewayParameters(port=port, auto_field=True),
+            gateway_parameters=GatewayParameters(port=port, auto_field=True,
+                                                 enable_memory_management=False),
             java_process=self.process)
         self.pid = self.process.pid
         self.server = self._gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
@@ -83,44 +93,56 @@ class Engine:
 
     # ----------------------------------------------------------------- the simulator
 
+    def _call(self, method: str, *args):
+        from py4j.protocol import Py4JError
+
+        if self.process is None:
+            raise EngineError("the ScienceWorld engine is closed")
+        try:
+            return getattr(self.server, method)(*args)
+        except Py4JError as e:
+            code = self.process.poll()
+            state = f"the JVM exited with code {code}" if code is not None else f"{e}"
+            raise EngineError(f"the ScienceWorld simulator stopped answering ({state}); "
+                              "the next reset starts a new one") from None
+
     def max_variations(self, task: str) -> int:
-        return int(self.server.getTaskMaxVariations(task))
+        return int(self._call("getTaskMaxVariations", task))
 
     def splits(self, task: str) -> dict[str, list[int]]:
         """The official train/dev/test variations of ``task`` (the engine's 50/25/25 %)."""
         self.load(task, 0, "")
-        return {"train": list(self.server.getVariationsTrain()),
-                "dev": list(self.server.getVariationsDev()),
-                "test": list(self.server.getVariationsTest())}
+        return {split: list(self._call(f"getVariations{split.title()}"))
+                for split in ("train", "dev", "test")}
 
     def load(self, task: str, variation: int, simplifications: str, gold: bool = False) -> None:
         """Load a fresh episode of ``task``/``variation``; with ``gold``, also plan the
         gold action sequence (seconds: the engine plays the task through once)."""
-        error = self.server.load(task, int(variation), simplifications, bool(gold))
+        error = self._call("load", task, int(variation), simplifications, bool(gold))
         if error:
-            raise AgentGymError(f"ScienceWorld could not load {task} variation {variation}: "
-                                f"{error}")
+            raise EngineError(f"ScienceWorld could not load {task} variation {variation}: "
+                              f"{error}")
 
     def gold_actions(self) -> list[str]:
-        return list(self.server.getGoldActionSequence())
+        return list(self._call("getGoldActionSequence"))
 
     def step(self, action: str) -> tuple[str, float, bool]:
         """(observation, score in [-1, 1], completed) after ``action``."""
-        observation = self.server.step(action)
-        return observation, float(self.server.getScore()), bool(self.server.getCompleted())
+        observation = self._call("step", action)
+        return observation, float(self._call("getScore")), bool(self._call("getCompleted"))
 
     def look(self) -> str:
-        return self.server.freeActionLook()
+        return self._call("freeActionLook")
 
     def inventory(self) -> str:
-        return self.server.freeActionInventory()
+        return self._call("freeActionInventory")
 
     def task_description(self) -> str:
-        return self.server.getTaskDescription()
+        return self._call("getTaskDescription")
 
     def valid_actions(self) -> list[tuple[str, int]]:
         """The engine's valid actions in this state as (text, template id) pairs."""
-        data = json.loads(self.server.getValidActionObjectCombinationsJSON())
+        data = json.loads(self._call("getValidActionObjectCombinationsJSON"))
         return [(a["action"], int(a["template_id"])) for a in data["validActions"]]
 
     # ----------------------------------------------------------------- lifetime

@@ -18,13 +18,13 @@ from agentgym.errors import ConfigError
 
 #: The named suites besides ``suite:all`` and one per topic (``suite:matter``, ...),
 #: chosen by the length of the engine's gold action sequences (measured on the first two
-#: train and the first test variation of every task; tools/scienceworld_baselines.py):
+#: train and the first test variation of every task; tools/scienceworld_gold.py):
 #: ``easy``: at most 16 steps (the other tasks need 18 to 190); ``short``: at most 9.
 SUITES: dict[str, tuple[str, ...]] = {
     "easy": ("find-living-thing", "find-non-living-thing", "find-plant", "find-animal",
              "chemistry-mix-paint-secondary-color", "lifespan-longest-lived",
              "lifespan-shortest-lived", "lifespan-longest-lived-then-shortest-lived",
-             "identify-life-stages-2"),
+             "identify-life-stages-2", "power-component"),
     "short": ("find-non-living-thing", "lifespan-longest-lived", "lifespan-shortest-lived",
               "lifespan-longest-lived-then-shortest-lived"),
 }
