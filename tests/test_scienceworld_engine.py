@@ -146,6 +146,25 @@ def test_same_seed_same_state_and_a_walkthrough_mid_episode_keeps_it(env):
     assert env.step(plan[2]) == first[2]
 
 
+def test_the_same_episode_and_actions_give_the_same_text_in_any_jvm(env):
+    """The simulator's object names and gold paths depend on identity-hash order; the
+    engine's JVM options make them the same in a fresh JVM and in one with a history."""
+    def record(e):
+        e.reset(options={"task": "grow-fruit", "variation": 93})
+        plan = e.unwrapped.walkthrough()
+        steps = [e.step(a) for a in plan[:10]]
+        return plan, [(o, r, i["anchor"], i["admissible_actions"]) for o, r, _, _, i in steps]
+
+    for task, variation in (("boil", 21), ("find-plant", 225)):  # history for this JVM
+        env.reset(options={"task": task, "variation": variation})
+        env.unwrapped.walkthrough()
+    fresh = agentgym.make(ENV_ID, task="grow-fruit")
+    try:
+        assert record(fresh) == record(env)
+    finally:
+        fresh.close()
+
+
 def test_one_jvm_serves_every_episode_and_a_dead_one_is_replaced(env):
     env.reset(options={"task": "melt", "variation": 2})
     engine = env.unwrapped._holder["engine"]
