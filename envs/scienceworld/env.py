@@ -12,9 +12,10 @@ reset, the engine's answer after each step. ``info["task"]`` is the task descrip
 ``info["admissible_actions"]`` a bounded selection of the engine's valid actions (see
 ``actions``); ``info["score"]`` the engine's score (0-100, negative on failure). The
 reward is the score's increment divided by 100 (with the score clamped to [0, 100], so
-an episode's rewards add up to its final score / 100); ``won`` at a score of 100,
-``lost`` when the engine ends the task without that (a wrong ``focus on``, a killed
-plant, ...). ``anchor`` is ``task:variation|room|digest`` of the room and inventory text.
+an episode's rewards add up to its final score / 100, and to 0 when the task failed);
+``won`` at a score of 100, ``lost`` when the engine ends the task without that (a wrong
+``focus on``, a killed plant, ...). ``anchor`` is ``task:variation|room|digest`` of the
+room and inventory text (``|choose`` added while an ambiguous request waits).
 
 The JVM starts on the first ``reset``, is reused across episodes and tasks, and is
 stopped by ``close()`` (also at garbage collection and when the process dies).
@@ -167,8 +168,8 @@ class ScienceWorldEnv(gymnasium.Env):
 
     def walkthrough(self) -> list[str] | None:
         """The engine's gold action sequence for the current task and variation (None
-        before reset). The engine plans it by playing the task once (0.1-5 s), which
-        resets the simulator; the actions of this episode so far are replayed after."""
+        before reset). The engine plans it by playing the task once (0.1 s to half a minute),
+        which resets the simulator; the actions of this episode so far are replayed after."""
         if self.task is None:
             return None
         key = (self.task, self.variation, self.simplifications)
