@@ -126,3 +126,28 @@ register_template("agentgym/ALFWorld-v0", PromptTemplate(
                       "then give one admissible action inside <action> </action>.",
     instruction_plain="Give one admissible action inside <action> </action>.",
 ))
+
+register(
+    "agentgym/ScienceWorld-v0",
+    entry_point="agentgym.envs.scienceworld.env:ScienceWorldEnv",
+    kwargs={"task": "suite:all", "split": "train"},
+    max_episode_steps=100,
+    description="ScienceWorld's 30 science task types on the real simulator (task=name, "
+                "pattern or suite:NAME; splits train/dev/test); needs Java",
+)
+register_template("agentgym/ScienceWorld-v0", PromptTemplate(
+    system="You are an agent in ScienceWorld, a simulated house with a kitchen, workshop, "
+           "greenhouse and more, where you do elementary science experiments. Actions: "
+           "look around, inventory, go to LOCATION, open/close OBJ, pick up OBJ, put down "
+           "OBJ, move OBJ to OBJ, pour OBJ into OBJ, mix OBJ, activate/deactivate OBJ, "
+           "use OBJ on OBJ, look at OBJ, look in OBJ, read OBJ, eat OBJ, connect OBJ to OBJ, "
+           "wait, focus on OBJ (only on what the task names: focusing on the wrong thing "
+           "fails the task). When asked to choose, reply with the number. Reply with "
+           "exactly one action, e.g. <action>open door to kitchen</action>.",
+    task="Task: {task}",
+    observation="{observation}",
+    admissible="Some valid actions: {actions}",
+    instruction_plain="Your action:",
+    instruction_think="Think briefly inside <think> </think>, then give your action as "
+                      "<action>...</action>.",
+))
