@@ -39,7 +39,7 @@ class LoraConfig:
 @dataclass
 class ModelConfig:
     name: str = "smollm2-135m"          # smollm2-135m | tiny-smollm2 | HF id | local path
-    dtype: str = "float32"              # float32 on CPU; bfloat16 on GPU
+    dtype: str = "auto"                 # auto: fp32 weights, bf16 autocast update where native | float32 | bfloat16 | float16
     device: str = "cpu"
     lora: Optional[LoraConfig] = None
     gradient_checkpointing: bool = False
@@ -72,8 +72,18 @@ class OTCConfig:
 
 
 @dataclass
+class OverlongConfig:
+    buffer: int = 0                     # L_c, DAPO's soft zone in tokens; 0 disables the penalty
+    penalty: float = 1.0                # reward added at |y| = L_max is -penalty
+    max_length: Optional[int] = None    # L_max; None: rollout.max_new_tokens
+
+
+@dataclass
 class RewardConfig:
     invalid_action_penalty: float = 0.1  # subtracted from a step's reward when its action is invalid
+    invalid_action_scope: str = "trajectory"  # trajectory: lowers the return | step: that step's sample only (verl-agent)
+    format: float = 0.0                 # ARPO: reward += format * (-1 if a reply is unparseable else 0)
+    overlong: OverlongConfig = field(default_factory=OverlongConfig)
     otc: OTCConfig = field(default_factory=OTCConfig)
 
 
@@ -95,6 +105,7 @@ class AdvantageConfig:
     gamma: float = 0.95                 # gigpo: discount of step returns
     step_normalize: str = "mean_norm"   # gigpo: mean_norm | mean_std_norm
     anchor_match: str = "exact"         # gigpo: exact | similarity
+    similarity_autojunk: bool = True    # gigpo, similarity: difflib's autojunk (the reference's default)
     similarity_threshold: float = 0.95  # gigpo, anchor_match=similarity: difflib ratio to join a step group
     modulate: str = "none"              # none | empg
     empg: EMPGConfig = field(default_factory=EMPGConfig)
@@ -108,6 +119,7 @@ class EPOConfig:
     kappa_high: float = 2.0
     gamma: float = 3.0                  # phase weight beta_k = 1 + exp(-gamma k / floor(K/2))
     penalty_grad: bool = True           # false: the public code's penalty without gradient
+    history: str = "batch_loss"         # batch_loss: L_H of each step | token_mean: mean token entropy per step (paper)
 
 
 @dataclass
@@ -115,7 +127,13 @@ class LossConfig:
     clip_low: float = 0.2
     clip_high: float = 0.28
     dual_clip: Optional[float] = 3.0
-    kl_coef: float = 0.0                # > 0 loads a frozen reference model (low_var_kl)
+    kl_coef: float = 0.0                # > 0 loads a frozen reference model
+    kl_estimator: str = "k3"            # k1 | k2 | k3 (low_var_kl)
+    aggregation: str = "token_mean"     # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (Dr.GRPO)
+    norm_length: Optional[int] = None   # seq_mean_token_sum_norm's constant L; None: rollout.max_new_tokens
+    ratio: str = "token"                # token (PPO) | sequence (GSPO: length-normalised sequence ratio)
+    rollout_correction: str = "none"    # none | tis | mis: weight pi_old / pi_behaviour per token
+    rollout_correction_cap: float = 2.0  # C: tis truncates w at C, mis drops tokens with w > C
     entropy_coef: float = 0.0           # entropy bonus
     entropy: str = "none"               # none | epo (entropy regularisation with smoothing)
     epo: EPOConfig = field(default_factory=EPOConfig)
@@ -131,8 +149,15 @@ class ARPOConfig:
 
 
 @dataclass
+class FilterConfig:
+    zero_variance_groups: bool = False  # DAPO dynamic sampling: drop groups with all-equal returns
+    max_retries: int = 3                # extra rollouts per iteration to refill the batch
+
+
+@dataclass
 class AlgorithmConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     replay: str = "none"                # none | arpo (experience replay into all-failed groups)
@@ -148,6 +173,8 @@ class TrainerConfig:
     lr_schedule: str = "cosine"         # cosine | constant
     max_grad_norm: float = 1.0
     micro_batch: int = 8                # samples per forward/backward
+    mini_batch_size: int = 0            # samples per optimizer step; 0: the whole batch (one step)
+    ppo_epochs: int = 1                 # passes over the batch per iteration
     samples: str = "per_step"           # per_step | trajectory
     checkpoint_every: int = 10
     eval_every: int = 0                 # 0: evaluate only at the end (when eval.tasks > 0)
@@ -198,7 +225,13 @@ CHOICES = {
     "trainer.samples": ("per_step", "trajectory"),
     "rollout.context": ("window", "conversation"),
     "rollout.env_pool": ("auto", "thread", "process"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "algorithm.reward.invalid_action_scope": ("trajectory", "step"),
+    "algorithm.loss.kl_estimator": ("k1", "k2", "k3"),
+    "algorithm.loss.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
+    "algorithm.loss.ratio": ("token", "sequence"),
+    "algorithm.loss.rollout_correction": ("none", "tis", "mis"),
+    "algorithm.loss.epo.history": ("batch_loss", "token_mean"),
 }
 
 
@@ -267,6 +300,9 @@ def config_from_dict(data: dict) -> Config:
     assert isinstance(cfg, Config)
     _check_choices(cfg)
     _check_algorithm(cfg.algorithm)
+    if cfg.trainer.ppo_epochs < 1 or cfg.trainer.mini_batch_size < 0:
+        raise ConfigError("trainer.ppo_epochs must be >= 1 and trainer.mini_batch_size >= 0 "
+                          f"(0: whole batch), got {cfg.trainer.ppo_epochs}, {cfg.trainer.mini_batch_size}")
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
@@ -283,6 +319,16 @@ def _check_algorithm(algo: AlgorithmConfig) -> None:
     if not 0.0 < adv.similarity_threshold <= 1.0:
         raise ConfigError("algorithm.advantage.similarity_threshold must be in (0, 1], "
                           f"got {adv.similarity_threshold}")
+    if algo.reward.invalid_action_scope == "step" and adv.episode_scope != "step":
+        raise ConfigError("algorithm.reward.invalid_action_scope=step scores each step sample, so it "
+                          "needs algorithm.advantage.episode_scope=step (as verl-agent)")
+    if algo.reward.overlong.buffer < 0:
+        raise ConfigError(f"algorithm.reward.overlong.buffer must be >= 0, got {algo.reward.overlong.buffer}")
+    if algo.loss.rollout_correction_cap <= 0:
+        raise ConfigError("algorithm.loss.rollout_correction_cap must be > 0, got "
+                          f"{algo.loss.rollout_correction_cap}")
+    if algo.filter.max_retries < 0:
+        raise ConfigError(f"algorithm.filter.max_retries must be >= 0, got {algo.filter.max_retries}")
     epo = algo.loss.epo
     if epo.kappa_low < 0 or epo.kappa_high < epo.kappa_low:
         raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import random
 import time
 from pathlib import Path
@@ -25,11 +24,13 @@ from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpo
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
 from agentgym.envpool import EnvMaker, EnvPool
+from agentgym.lr_schedule import LRSchedule
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError, ConfigError
 from agentgym.metrics import MetricsLogger, summary_line
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
+from agentgym.precision import resolve_precision
 from agentgym.prompting import template_for
 from agentgym.rollout import RolloutEngine, RolloutSettings
 from agentgym.samples import build_samples
@@ -50,7 +51,8 @@ def build_policy(cfg: Config, seed: int | None = None):
                 "dropout": cfg.model.lora.dropout, "target_modules": list(cfg.model.lora.target_modules)}
     if cfg.rollout.backend == "openai":
         return make_policy(cfg.model.name, backend="openai", base_url=cfg.rollout.base_url)
-    return make_policy(cfg.model.name, backend="hf", dtype=cfg.model.dtype,
+    dtype = resolve_precision(cfg.model.dtype, cfg.model.device).weights
+    return make_policy(cfg.model.name, backend="hf", dtype=dtype,
                        device=cfg.model.device, lora=lora, seed=seed)
 
 
@@ -131,6 +133,8 @@ class Trainer:
         t0 = time.perf_counter()
         self.policy = build_policy(cfg, seed=cfg.trainer.seed)
         self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
+        precision = resolve_precision(cfg.model.dtype, cfg.model.device)
+        self.console.print(precision.describe())
         model = self.policy.model
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -140,13 +144,17 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.trainer.lr,
                                            weight_decay=cfg.trainer.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        t = cfg.trainer
+        self.scheduler = LRSchedule(self.optimizer, iterations=t.iterations,
+                                    warmup_iterations=t.warmup_iterations, kind=t.lr_schedule)
         self.updater = PolicyUpdater(model, self.optimizer, self.scheduler, cfg.algorithm.loss,
                                      temperature=cfg.rollout.temperature,
                                      pad_id=self.policy.tokenizer.pad_token_id,
-                                     micro_batch=cfg.trainer.micro_batch,
-                                     max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model,
-                                     total_iterations=cfg.trainer.iterations)
+                                     micro_batch=t.micro_batch, mini_batch_size=t.mini_batch_size,
+                                     ppo_epochs=t.ppo_epochs, max_grad_norm=t.max_grad_norm,
+                                     ref_model=ref_model, total_iterations=t.iterations,
+                                     norm_length=cfg.rollout.max_new_tokens,
+                                     autocast_dtype=precision.update_autocast, seed=t.seed)
         self.otc_state = OTCState() if cfg.algorithm.reward.otc.mode == "grpo" else None
         self.replay = None
         if cfg.algorithm.replay == "arpo":
@@ -165,10 +173,8 @@ class Trainer:
             state = load_checkpoint(ckpt, model, self.optimizer, self.scheduler, self.task_rng,
                                     sampler=self.policy)
             self.start_iteration = state["iteration"] + 1
-            # the saved lr was set by the saved run's schedule; a resume may extend
-            # trainer.iterations, so recompute it from this config's schedule
-            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-                group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)
+            # (the lr is set before every optimizer step from this config's schedule, so a
+            # resume that extends trainer.iterations follows the extended schedule)
             # EPO's cumulative entropy history continues where the checkpoint left it
             extra = state.get("extra", {})
             self.updater.entropy_history.load_state_dict(extra.get("epo_history", {}))
@@ -179,16 +185,6 @@ class Trainer:
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
-
-    def _lr_factor(self, step: int) -> float:
-        t = self.cfg.trainer
-        if t.warmup_iterations and step < t.warmup_iterations:
-            return (step + 1) / t.warmup_iterations
-        if t.lr_schedule == "constant":
-            return 1.0
-        span = max(1, t.iterations - t.warmup_iterations)
-        progress = min(1.0, (step - t.warmup_iterations) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
         from rich.progress import Progress
