@@ -1,7 +1,10 @@
 """Credit assignment for a batch of episodes, as the config composes it from algos/.
 
-    reward shaping (OTC tool-efficiency reward, invalid-action penalty)
-      -> episode returns -> episode-level advantage A^E (GRPO / RLOO within each group)
+    reward shaping (OTC tool-efficiency reward, invalid-action penalty, DAPO overlong
+      penalty, ARPO format reward)
+      -> episode returns -> episode-level advantage A^E (GRPO / RLOO within each group;
+         with ``reward.invalid_action_scope: step`` each step sample has its own score,
+         its trajectory's return minus its own invalid-action penalty, as verl-agent)
       -> step-level term, ``advantage.step``:
            none   A = A^E
            gigpo  A = A^E + omega * A^S   (anchor-state step groups, discounted returns)
@@ -26,7 +29,7 @@ from agentgym.algos.empg import empg_advantages, step_entropy
 from agentgym.algos.gigpo import step_group_advantages, step_groups
 from agentgym.algos.grpo import episode_advantages
 from agentgym.algos.otc import OTCState, otc_step_rewards
-from agentgym.algos.rewards import discounted_returns, invalid_action_penalty
+from agentgym.algos.rewards import discounted_returns, format_reward, invalid_action_penalty, overlong_penalty
 from agentgym.algos.salt import salt_advantages, transition_nodes
 from agentgym.config import AlgorithmConfig
 from agentgym.episode import ENV_ERROR, TIMEOUT, Episode
@@ -64,9 +67,12 @@ def _transition_keys(eps: list[Episode]) -> list[str]:
 
 
 def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
-                      otc_state: OTCState | None = None) -> dict[str, float]:
+                      otc_state: OTCState | None = None, *,
+                      max_new_tokens: int | None = None) -> dict[str, float]:
     """Set ``step.advantage`` (and its parts) on every step of the trainable episodes;
-    return ``credit/...`` metrics. ``otc_state`` holds OTC-GRPO's per-question minima."""
+    return ``credit/...`` metrics. ``otc_state`` holds OTC-GRPO's per-question minima;
+    ``max_new_tokens`` is the overlong penalty's L when ``reward.overlong.max_length``
+    is unset."""
     eps = trainable(episodes)
     if not eps:
         return {}
@@ -85,22 +91,46 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
         rewards, otc_metrics = otc_step_rewards(rewards, lengths, eps, otc.mode, otc.max_tool_calls,
                                                 otc.alpha, otc_state)
     valid = np.array([s.action_valid for s in steps], dtype=bool)
-    shaped = invalid_action_penalty(rewards, valid, cfg.reward.invalid_action_penalty)
+    rc = cfg.reward
+    invalid = invalid_action_penalty(rewards, valid, rc.invalid_action_penalty) - rewards
+    # shaping that belongs to one step: never discounted back into earlier steps
+    own = np.zeros_like(rewards)
+    metrics: dict[str, float] = dict(otc_metrics)
+    if rc.overlong.buffer > 0:
+        limit = rc.overlong.max_length or max_new_tokens
+        if limit is None:
+            raise ValueError("reward.overlong needs max_length (or the rollout's max_new_tokens)")
+        long = overlong_penalty([len(s.response_ids) for s in steps], limit, rc.overlong.buffer,
+                                rc.overlong.penalty)
+        own += long
+        metrics["credit/overlong_penalty_mean"] = float(long.mean())
+        metrics["credit/overlong_share"] = float(np.mean(long < 0))
+    if rc.format:
+        fmt = format_reward([s.action is not None for s in steps], rc.format)
+        own += fmt
+        metrics["credit/format_reward_mean"] = float(fmt.mean())
+    step_scope = rc.invalid_action_scope == "step"
+    shaped = rewards + own + (0.0 if step_scope else invalid)
     returns = np.bincount(owner, weights=shaped, minlength=len(eps))
 
-    opts = {}
-    if adv_cfg.episode == "grpo":
-        opts["normalize"] = adv_cfg.normalize
-        if adv_cfg.episode_scope == "step":
-            opts["counts"] = lengths
-    a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
+    if step_scope:  # verl-agent: each step sample scores R - its own penalty
+        scores = returns[owner] + invalid
+        a_episode = episode_advantages(adv_cfg.episode, scores, group_of_step,
+                                       normalize=adv_cfg.normalize)
+    else:
+        opts = {}
+        if adv_cfg.episode == "grpo":
+            opts["normalize"] = adv_cfg.normalize
+            if adv_cfg.episode_scope == "step":
+                opts["counts"] = lengths
+        a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
 
     parts: dict[str, np.ndarray] = {"episode": a_episode}
-    metrics: dict[str, float] = dict(otc_metrics)
     if adv_cfg.step == "gigpo":
-        G = discounted_returns(rewards, adv_cfg.gamma, owner, undiscounted=shaped - rewards)
+        G = discounted_returns(rewards, adv_cfg.gamma, owner, undiscounted=own + invalid)
         groups = step_groups(group_of_step, [s.anchor for s in steps], match=adv_cfg.anchor_match,
-                             threshold=adv_cfg.similarity_threshold)
+                             threshold=adv_cfg.similarity_threshold,
+                             autojunk=adv_cfg.similarity_autojunk)
         parts["step"] = step_group_advantages(G, groups, normalize=adv_cfg.step_normalize)
         advantage = a_episode + adv_cfg.step_weight * parts["step"]
         sizes = np.bincount(groups)

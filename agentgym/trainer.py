@@ -23,6 +23,7 @@ from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
+from agentgym.dynamic_sampling import informative_groups, relabel
 from agentgym.envpool import EnvMaker, EnvPool
 from agentgym.lr_schedule import LRSchedule
 from agentgym.episode import TERMINATIONS, Episode
@@ -75,7 +76,8 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
         prefill_action=cfg.rollout.prefill_action, context=cfg.rollout.context,
-        sampling=sampling, max_context=cfg.rollout.max_context)
+        sampling=sampling, max_context=cfg.rollout.max_context,
+        end_on_unparseable=cfg.algorithm.reward.format > 0)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
     return RolloutEngine(policy, pool, template_for(cfg.env.id), settings,
@@ -214,13 +216,50 @@ class Trainer:
         if self.replay is not None:  # after the rollout metrics, so they stay the policy's own
             episodes, replay_metrics = self.replay.apply(episodes)
             metrics.update(replay_metrics)
-        metrics.update(assign_advantages(episodes, cfg.algorithm, self.otc_state))
+        metrics.update(self._credit(episodes))
+        trained = episodes
+        if cfg.algorithm.filter.zero_variance_groups:
+            trained, played, filter_metrics = self._refill(episodes, it)
+            episodes = episodes + played
+            metrics.update(filter_metrics)
+            metrics.update(self._credit(trained))   # batch statistics over the kept groups
         self.store.add_episodes(episodes)
-        samples = build_samples(trainable(episodes), cfg.trainer.samples)
+        samples = build_samples(trainable(trained), cfg.trainer.samples)
         with self.console.status(f"update {it}: {len(samples)} samples"):
             metrics.update(self.updater.step(samples, iteration=it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
         return metrics
+
+    def _credit(self, episodes: list[Episode]) -> dict[str, float]:
+        return assign_advantages(episodes, self.cfg.algorithm, self.otc_state,
+                                 max_new_tokens=self.cfg.rollout.max_new_tokens)
+
+    def _refill(self, episodes: list[Episode], it: int) -> tuple[list[Episode], list[Episode], dict]:
+        """Dynamic sampling: the informative groups of ``episodes``, topped up with more
+        rollouts; returns (kept episodes, extra episodes played, filter/ metrics)."""
+        target, retries = self.cfg.rollout.tasks_per_iteration, self.cfg.algorithm.filter.max_retries
+        kept = informative_groups(episodes)
+        dropped = len({ep.group_id for ep in trainable(episodes)}) - len(kept)
+        played: list[Episode] = []
+        tries = 0
+        while len(kept) < target and tries < retries:
+            tries += 1
+            seeds = [int(s) for s in self.task_rng.integers(0, 2**31 - 1, size=target - len(kept))]
+            more = self.rollout(self.train_engine, seeds, it, "train")
+            relabel(more, f"refill{tries}")
+            if self.replay is not None:
+                more, _ = self.replay.apply(more)
+            self._credit(more)
+            played += more
+            new = informative_groups(more)
+            dropped += len({ep.group_id for ep in trainable(more)}) - len(new)
+            kept += new
+        kept = kept[:target]
+        metrics = {"filter/kept_groups": float(len(kept)), "filter/dropped_groups": float(dropped),
+                   "filter/retries": float(tries), "filter/batch_fill": len(kept) / target}
+        if not kept:  # nothing informative at all: train on the batch as played
+            return episodes, played, metrics
+        return [ep for g in kept for ep in g], played, metrics
 
     def evaluate(self, iteration: int) -> dict[str, float]:
         if self.eval_engine is None:
