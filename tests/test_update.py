@@ -138,3 +138,14 @@ def test_precision_detection_from_flags():
     assert "bf16 autocast" in fast.describe()
     explicit = resolve_precision("bfloat16", "cpu", flags={"amx_bf16"})
     assert explicit.weights == torch.bfloat16 and explicit.update_autocast is None
+
+
+@pytest.mark.parametrize("history", ["batch_loss", "token_mean"])
+def test_epo_history_records_the_chosen_entropy(tiny, history):
+    from agentgym.config import EPOConfig
+
+    loss = LossConfig(entropy="epo", epo=EPOConfig(history=history))
+    up = _updater(_model(tiny), loss=loss, mini_batch_size=4)
+    m = up.step(_samples(), iteration=1)
+    expected = m["epo/entropy"] if history == "batch_loss" else m["actor/entropy"]
+    assert up.entropy_history.values == [pytest.approx(expected)]
