@@ -175,6 +175,7 @@ class TrainerConfig:
     micro_batch: int = 8                # samples per forward/backward
     mini_batch_size: int = 0            # samples per optimizer step; 0: the whole batch (one step)
     ppo_epochs: int = 1                 # passes over the batch per iteration
+    share_prefix_min: int = 32          # samples sharing >= this many leading tokens run them once; 0: off
     samples: str = "per_step"           # per_step | trajectory
     checkpoint_every: int = 10
     eval_every: int = 0                 # 0: evaluate only at the end (when eval.tasks > 0)

@@ -156,7 +156,8 @@ class Trainer:
                                      ppo_epochs=t.ppo_epochs, max_grad_norm=t.max_grad_norm,
                                      ref_model=ref_model, total_iterations=t.iterations,
                                      norm_length=cfg.rollout.max_new_tokens,
-                                     autocast_dtype=precision.update_autocast, seed=t.seed)
+                                     autocast_dtype=precision.update_autocast, seed=t.seed,
+                                     share_prefix_min=t.share_prefix_min)
         self.otc_state = OTCState() if cfg.algorithm.reward.otc.mode == "grpo" else None
         self.replay = None
         if cfg.algorithm.replay == "arpo":

@@ -35,17 +35,23 @@ from agentgym.algos.epo import EntropyHistory, epo_loss, epo_terms, phase_weight
 from agentgym.algos.ppo import (entropy_from_logits, kl_penalty, logprobs_from_logits, ppo_clip_loss,
                                 rollout_correction_weights, sequence_log_ratio, sequence_weights)
 from agentgym.config import LossConfig
+from agentgym.prefix_sharing import Unit, plan_units, shared_prefix_hidden, suffix
 from agentgym.samples import Sample, collate
 
 
 def response_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    predict: torch.Tensor) -> torch.Tensor:
+                    predict: torch.Tensor, prefix_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Logits at the positions where ``predict`` is True (position t predicts token t+1).
 
     ``predict`` is ``[B, T-1]``; returns ``[N, V]`` fp32 for its N true entries, row-major.
+    With ``prefix_ids`` every row continues that shared prefix (prefix_sharing.py).
     The lm head runs outside any autocast region, in the weights' dtype.
     """
-    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    decoder = model.get_decoder()
+    if prefix_ids is None:
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    else:
+        hidden = shared_prefix_hidden(decoder, model.config, prefix_ids, input_ids, attention_mask)
     head = model.get_output_embeddings()
     with torch.autocast(hidden.device.type, enabled=False):
         return head(hidden[:, :-1][predict].to(head.weight.dtype)).float()
@@ -69,17 +75,18 @@ def epo_sample_weights(samples: list[Sample]) -> list[np.ndarray]:
     return out
 
 
-def _per_token(samples: list[Sample], rows: list[int], values: list[np.ndarray] | list[float],
+def _per_token(unit: Unit, values: list[np.ndarray] | list[float],
                predict: torch.Tensor) -> torch.Tensor:
     """Flat per-trained-token tensor (row-major, like ``predict``) from per-sample values:
-    a scalar per sample, or an array over the sample's tokens."""
+    a scalar per sample, or an array over the sample's tokens (minus the shared prefix)."""
     out = torch.zeros(predict.shape, dtype=torch.float64)
-    for r, i in enumerate(rows):
+    for r, i in enumerate(unit.rows):
         v = values[i]
         if np.ndim(v) == 0:
             out[r] = float(v)
         else:
-            out[r, :len(v) - 1] = torch.from_numpy(np.asarray(v[1:], dtype=np.float64))
+            tail = np.asarray(v[unit.prefix + 1:], dtype=np.float64)
+            out[r, :tail.size] = torch.from_numpy(tail)
     return out[predict]
 
 
@@ -88,7 +95,7 @@ class PolicyUpdater:
                  pad_id: int, micro_batch: int = 8, mini_batch_size: int = 0, ppo_epochs: int = 1,
                  max_grad_norm: float = 1.0, ref_model=None, total_iterations: int = 1,
                  norm_length: int | None = None, autocast_dtype: torch.dtype | None = None,
-                 seed: int = 0):
+                 seed: int = 0, share_prefix_min: int = 32):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.loss, self.temperature, self.pad_id = loss, temperature, pad_id
         self.micro_batch, self.max_grad_norm, self.ref_model = micro_batch, max_grad_norm, ref_model
@@ -96,6 +103,10 @@ class PolicyUpdater:
         self.total_iterations, self.seed = total_iterations, seed
         self.norm_length = loss.norm_length or norm_length
         self.autocast_dtype = autocast_dtype
+        # the prefix pass needs the K/V cache, which gradient checkpointing turns off
+        checkpointing = getattr(model, "is_activation_checkpointing", None)
+        checkpointing = checkpointing if checkpointing is not None else getattr(model, "is_gradient_checkpointing", False)
+        self.share_prefix_min = 0 if checkpointing else share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given
 
@@ -106,9 +117,21 @@ class PolicyUpdater:
         device = next(self.model.parameters()).device.type
         return torch.autocast(device, dtype=self.autocast_dtype)
 
-    def _token_stats(self, model, batch: dict[str, torch.Tensor], predict: torch.Tensor):
+    def _batch(self, samples: list[Sample], unit: Unit):
+        """The padded batch of one forward pass, its predict mask and shared prefix ids."""
+        if unit.prefix:
+            first = samples[unit.rows[0]]
+            batch = collate([suffix(samples[i], unit.prefix) for i in unit.rows], self.pad_id)
+            prefix_ids = torch.tensor(first.input_ids[:unit.prefix], dtype=torch.long)
+        else:
+            batch, prefix_ids = collate([samples[i] for i in unit.rows], self.pad_id), None
+        return batch, batch["loss_mask"][:, 1:].bool(), prefix_ids
+
+    def _token_stats(self, model, batch: dict[str, torch.Tensor], predict: torch.Tensor,
+                     prefix_ids: torch.Tensor | None = None):
         with self._autocast():
-            logits = response_logits(model, batch["input_ids"], batch["attention_mask"], predict)
+            logits = response_logits(model, batch["input_ids"], batch["attention_mask"], predict,
+                                     prefix_ids)
         logits = logits / self.temperature
         labels = batch["input_ids"][:, 1:][predict]
         return logits, logprobs_from_logits(logits, labels)
@@ -117,13 +140,10 @@ class PolicyUpdater:
     def _score(self, model, samples: list[Sample]) -> list[torch.Tensor]:
         """Log-probs of each sample's trained tokens under ``model`` (no gradient)."""
         out: list[torch.Tensor] = [torch.zeros(0)] * len(samples)
-        order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
-        for start in range(0, len(order), self.micro_batch):
-            rows = order[start:start + self.micro_batch]
-            batch = collate([samples[i] for i in rows], self.pad_id)
-            predict = batch["loss_mask"][:, 1:].bool()
-            _, logp = self._token_stats(model, batch, predict)
-            for i, part in zip(rows, logp.split(predict.sum(1).tolist())):
+        for unit in plan_units(samples, self.micro_batch, self.share_prefix_min):
+            batch, predict, prefix_ids = self._batch(samples, unit)
+            _, logp = self._token_stats(model, batch, predict, prefix_ids)
+            for i, part in zip(unit.rows, logp.split(predict.sum(1).tolist())):
                 out[i] = part
         return out
 
@@ -187,7 +207,6 @@ class PolicyUpdater:
         lengths = torch.tensor([sum(s.loss_mask) for s in mini])
         seq_w = sequence_weights(lengths, cfg.aggregation, self.norm_length).tolist()
         epo_w = epo_sample_weights(mini) if cfg.entropy == "epo" else None
-        order = sorted(range(len(mini)), key=lambda i: len(mini[i].input_ids))
         sums = {"tokens": 0.0, "loss/policy": 0.0, "loss/kl": 0.0, "actor/entropy": 0.0,
                 "actor/clip_frac": 0.0, "actor/clip_frac_high": 0.0, "actor/clip_frac_low": 0.0,
                 "actor/dual_clip_frac": 0.0, "actor/approx_kl": 0.0, "actor/ratio_max": 0.0}
@@ -195,18 +214,17 @@ class PolicyUpdater:
             sums.update({"first_tokens": 0.0, "behaviour_abs": 0.0, "behaviour_kl": 0.0,
                          "behaviour_max": 0.0, "correction_masked": 0.0, "entropy_tokens": 0.0,
                          "epo/entropy": 0.0, "epo/smooth": 0.0, "epo/out_of_band": 0.0})
-        for start in range(0, len(order), self.micro_batch):
-            rows = order[start:start + self.micro_batch]
-            batch = collate([mini[i] for i in rows], self.pad_id)
-            predict = batch["loss_mask"][:, 1:].bool()
+        for unit in plan_units(mini, self.micro_batch, self.share_prefix_min):
+            rows = unit.rows
+            batch, predict, prefix_ids = self._batch(mini, unit)
             n = int(predict.sum())
             if n == 0:
                 continue
-            logits, logp = self._token_stats(self.model, batch, predict)
+            logits, logp = self._token_stats(self.model, batch, predict, prefix_ids)
             old_lp = logp.detach() if old is None else torch.cat([old[i] for i in rows]).to(logp.dtype)
             adv = batch["advantages"][:, 1:][predict]
             behaviour = batch["behaviour_logprobs"][:, 1:][predict]
-            w = _per_token(mini, rows, seq_w, predict).to(logp.dtype)
+            w = _per_token(unit, seq_w, predict).to(logp.dtype)
             correction = rollout_correction_weights(old_lp, behaviour, cfg.rollout_correction,
                                                     cfg.rollout_correction_cap)
             ones = torch.ones_like(logp)
@@ -229,7 +247,7 @@ class PolicyUpdater:
                 loss = loss + cfg.kl_coef * (kl * w).sum()
                 sums["loss/kl"] += float(kl.detach().sum())
             if epo_w is not None:
-                ew = _per_token(mini, rows, epo_w, predict).to(entropy.dtype)
+                ew = _per_token(unit, epo_w, predict).to(entropy.dtype)
                 e = cfg.epo
                 l_h, l_smooth = epo_terms(entropy, ew, reference, alpha=e.alpha, kappa_low=e.kappa_low,
                                           kappa_high=e.kappa_high, penalty_grad=e.penalty_grad)
