@@ -210,13 +210,10 @@ class Config:
 
 CHOICES = {
     "rollout.backend": ("hf", "openai"),
-    "algorithm.advantage.episode": ("grpo", "rloo"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
-    "algorithm.advantage.step": ("none", "gigpo", "salt"),
     "algorithm.advantage.step_normalize": ("mean_norm", "mean_std_norm"),
     "algorithm.advantage.anchor_match": ("exact", "similarity"),
-    "algorithm.advantage.modulate": ("none", "empg"),
     "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
     "algorithm.loss.entropy": ("none", "epo"),
     "algorithm.replay": ("none", "arpo"),
@@ -261,8 +258,23 @@ def _dataclass_in(annotation: Any) -> type | None:
     return None
 
 
+# keys whose choices are the estimators registered in agentgym/credit.py
+ESTIMATOR_KEYS = {"algorithm.advantage.episode": "episode", "algorithm.advantage.step": "step",
+                  "algorithm.advantage.modulate": "modulate"}
+
+
+def choices(path: str) -> tuple[str, ...]:
+    """The values ``path`` accepts."""
+    if path in ESTIMATOR_KEYS:
+        from agentgym.credit import estimator_names  # credit imports this module
+
+        return estimator_names(ESTIMATOR_KEYS[path])
+    return CHOICES[path]
+
+
 def _check_choices(cfg: Config) -> None:
-    for path, allowed in CHOICES.items():
+    for path in (*CHOICES, *ESTIMATOR_KEYS):
+        allowed = choices(path)
         value: Any = cfg
         for part in path.split("."):
             value = getattr(value, part)

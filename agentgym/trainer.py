@@ -178,13 +178,11 @@ class Trainer:
             self.start_iteration = state["iteration"] + 1
             # (the lr is set before every optimizer step from this config's schedule, so a
             # resume that extends trainer.iterations follows the extended schedule)
-            # EPO's cumulative entropy history continues where the checkpoint left it
+            # stateful algorithm pieces continue where the checkpoint left them
             extra = state.get("extra", {})
-            self.updater.entropy_history.load_state_dict(extra.get("epo_history", {}))
-            if self.otc_state is not None and "otc" in extra:
-                self.otc_state.load_state_dict(extra["otc"])
-            if self.replay is not None and "arpo" in extra:
-                self.replay.load_state_dict(extra["arpo"])
+            for name, piece in self._stateful().items():
+                if name in extra:
+                    piece.load_state_dict(extra[name])
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
@@ -292,13 +290,15 @@ class Trainer:
                            f"learning_curves.png, checkpoints/)")
         return self.run_dir
 
+    def _stateful(self) -> dict:
+        """Algorithm pieces with state across iterations (``state_dict`` /
+        ``load_state_dict``), saved in every checkpoint and restored on resume."""
+        pieces = {"epo_history": self.updater.entropy_history, "arpo": self.replay,
+                  "otc": self.otc_state}
+        return {name: piece for name, piece in pieces.items() if piece is not None}
+
     def _checkpoint_extra(self) -> dict:
-        extra = {"epo_history": self.updater.entropy_history.state_dict()}
-        if self.replay is not None:
-            extra["arpo"] = self.replay.state_dict()
-        if self.otc_state is not None:
-            extra["otc"] = self.otc_state.state_dict()
-        return extra
+        return {name: piece.state_dict() for name, piece in self._stateful().items()}
 
     def close(self) -> None:
         for engine in (self.train_engine, self.eval_engine):

@@ -105,7 +105,8 @@ class PolicyUpdater:
         self.autocast_dtype = autocast_dtype
         # the prefix pass needs the K/V cache, which gradient checkpointing turns off
         checkpointing = getattr(model, "is_activation_checkpointing", None)
-        checkpointing = checkpointing if checkpointing is not None else getattr(model, "is_gradient_checkpointing", False)
+        if checkpointing is None:
+            checkpointing = getattr(model, "is_gradient_checkpointing", False)
         self.share_prefix_min = 0 if checkpointing else share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given
