@@ -187,7 +187,7 @@ class PolicyUpdater:
                                          None if ref is None else [ref[i] for i in rows],
                                          reference, beta, first_epoch=epoch == 0)
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    sums[k] = max(sums.get(k, 0.0), v) if k.endswith("max") else sums.get(k, 0.0) + v
                 grad_norms.append(float(torch.nn.utils.clip_grad_norm_(
                     [p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)))
                 if self.schedule is not None:
@@ -213,7 +213,7 @@ class PolicyUpdater:
                 "actor/dual_clip_frac": 0.0, "actor/approx_kl": 0.0, "actor/ratio_max": 0.0}
         if first_epoch:
             sums.update({"first_tokens": 0.0, "behaviour_abs": 0.0, "behaviour_kl": 0.0,
-                         "behaviour_max": 0.0, "correction_masked": 0.0, "entropy_tokens": 0.0,
+                         "behaviour_max": 0.0, "correction_masked": 0.0,
                          "epo/entropy": 0.0, "epo/smooth": 0.0, "epo/out_of_band": 0.0})
         for unit in plan_units(mini, self.micro_batch, self.share_prefix_min):
             rows = unit.rows

@@ -18,7 +18,7 @@ gradients, + 2 N for the weight gradients when fully fine-tuned; N = the transfo
 matmul parameters, plus the lm head at trained positions and attention) over this
 machine's measured bf16 matmul peak (2048^2 matmuls).
 
-    python tools/bench_update.py [--model smollm2-135m] [--full] [--repeats 3]
+    python tools/bench_update.py [--model smollm2-135m] [--full] [--repeats 3] [--no-share] [--fp32]
 
 Last line: ``bench_update: ratio=<plain s / agentgym s> peak_fraction=<y>``.
 """
@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA r 16")
     ap.add_argument("--micro-batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-share", action="store_true", help="ablation: no shared-prefix passes")
+    ap.add_argument("--fp32", action="store_true", help="ablation: no bf16 autocast")
     args = ap.parse_args()
 
     model, tokenizer = load_model_and_tokenizer(args.model)
@@ -128,8 +130,8 @@ def main() -> None:
     tokens = sum(len(s.input_ids) for s in samples)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-7)
-    precision = resolve_precision("auto")
-    share = 32
+    precision = resolve_precision("float32" if args.fp32 else "auto")
+    share = 0 if args.no_share else 32
     updater = PolicyUpdater(model, optimizer, None, LossConfig(), temperature=0.7, pad_id=pad,
                             micro_batch=args.micro_batch, autocast_dtype=precision.update_autocast,
                             share_prefix_min=share)
