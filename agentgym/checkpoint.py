@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from agentgym.errors import AgentGymError
+from agentgym.rundir import filesystem_error
 
 PREFIX = "iter_"
 
@@ -56,12 +57,18 @@ def save_checkpoint(run_dir: str | Path, iteration: int, model, optimizer, sched
     final = checkpoint_dir(run_dir, iteration)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / "model")
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save({"iteration": iteration,
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": rng_state(task_rng, sampler), "extra": extra or {}}, tmp / "state.pt")
+    try:
+        tmp.mkdir(parents=True)
+        model.save_pretrained(tmp / "model")
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save({"iteration": iteration,
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "rng": rng_state(task_rng, sampler), "extra": extra or {}}, tmp / "state.pt")
+    except Exception as exc:  # noqa: BLE001 - torch and safetensors report a full disk in their own types
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise (filesystem_error(exc, "a checkpoint", final) or AgentGymError(
+            f"could not write the checkpoint {final} ({exc}); check the free space and "
+            "permissions of the run directory, then `agentgym train --resume RUN_DIR`")) from exc
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import warnings
 
@@ -239,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_known_warnings()
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        try:
+            return args.func(args)
+        except (OSError, sqlite3.Error) as e:  # a full disk, a read-only dir: say what to do
+            from agentgym.rundir import filesystem_error
+
+            raise filesystem_error(e, "files") or e
     except AgentGymError as e:
         Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False)
         return 2

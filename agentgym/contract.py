@@ -12,7 +12,10 @@ every environment, so environment authors do not each re-implement them:
   unencodable text) never reaches the environment: the step returns the current
   observation, reward 0 and ``action_valid=False``;
 - after the episode ended, further steps change nothing and are invalid;
-- ``max_episode_steps`` ends the episode with ``truncated=True``.
+- ``max_episode_steps`` ends the episode with ``truncated=True``;
+- what the environment returns is checked (``agentgym.env_values``): a non-string
+  observation, a NaN/infinite/non-numeric reward or a ``SystemExit`` from inside it
+  raises ``EnvValueError``, which ends that episode as an environment error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 import gymnasium
 from gymnasium.utils import RecordConstructorArgs
+
+from agentgym.env_values import call_env, checked_reset, checked_step
 
 REQUIRED_INFO: dict[str, type | tuple[type, ...]] = {
     "task_id": str,
@@ -72,7 +77,7 @@ class EpisodeGuard(gymnasium.Wrapper, RecordConstructorArgs):
         self._closed = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
+        obs, info = checked_reset(call_env("reset", self.env.reset, seed=seed, options=options))
         self.elapsed_steps = 0
         self._ended = None
         self._last = (obs, info)
@@ -90,7 +95,8 @@ class EpisodeGuard(gymnasium.Wrapper, RecordConstructorArgs):
             return self._unchanged("call reset() before step()", False, False)
         problem = action_problem(action, self.max_action_chars)
         if problem is None:
-            obs, reward, terminated, truncated, info = self.env.step(action.strip())
+            obs, reward, terminated, truncated, info = checked_step(
+                call_env("step", self.env.step, action.strip()))
         else:
             obs, reward, terminated, truncated, info = self._unchanged(problem, False, False)
         self.elapsed_steps += 1

@@ -3,12 +3,15 @@
 One record per episode, the same in both formats: the episode's fields, ``length``, and
 ``steps`` (each with its token arrays unless ``tokens=False``). In Parquet, the free-form
 dicts (``info``, ``timings``, ``advantage_parts``) are JSON strings, so that one schema
-fits every environment and credit-assignment method.
+fits every environment and credit-assignment method. The store is checked first
+(``quick_check``), and a file export is written to ``OUT.partial`` and renamed into
+place, so a failure half way leaves no partial file behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 from agentgym.errors import AgentGymError
 from agentgym.replay.run import Run
 from agentgym.replay.views import episode_dict
+from agentgym.rundir import filesystem_error
 
 FORMATS = ("jsonl", "parquet")
 PAGE = 200  # episodes read (and, for Parquet, written) at a time
@@ -43,14 +47,25 @@ def export(run_dir: str | Path, out: str | Path | None, fmt: str = "jsonl",
         raise AgentGymError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     writer = _parquet_writer() if fmt == "parquet" else None  # fail before reading anything
     with Run(run_dir, tokenizer=False) as run:
+        run.store.quick_check()
         target = str(out) if out is not None else f"{run.name}-episodes.{fmt}"
         if target == "-" and fmt != "jsonl":
             raise AgentGymError("only jsonl can be written to stdout; give --out FILE")
         records = iter_records(run, filters or {}, tokens=tokens)
-        if fmt == "jsonl":
-            count = _write_jsonl(records, target)
-        else:
-            count = writer(records, target, tokens)
+        write = _write_jsonl if fmt == "jsonl" else (lambda r, t: writer(r, t, tokens))
+        if target == "-":
+            return target, write(records, target)
+        # a failure half way (a full disk, a damaged page) must not leave a partial file
+        partial = f"{target}.partial"
+        try:
+            count = write(records, partial)
+            os.replace(partial, target)
+        except BaseException as exc:
+            Path(partial).unlink(missing_ok=True)
+            friendly = filesystem_error(exc, "the export", target) if isinstance(exc, Exception) else None
+            if friendly is None:
+                raise
+            raise friendly from exc
     return target, count
 
 

@@ -51,6 +51,7 @@ import numpy as np
 
 from agentgym.episode import Episode, Step
 from agentgym.errors import AgentGymError
+from agentgym.rundir import filesystem_error
 
 DB_NAME = "episodes.db"
 SCHEMA_VERSION = 1
@@ -241,11 +242,18 @@ class EpisodeStore:
         with self._lock:
             self._con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+                try:
+                    yield
+                except BaseException:
+                    if self._con.in_transaction:  # SQLite already rolled back a full disk
+                        self._con.execute("ROLLBACK")
+                    raise
+                self._con.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:   # a full disk, a read-only or damaged file
+                friendly = filesystem_error(exc, "the episode store", self.path)
+                if friendly is None or self.readonly:   # writing to a reader is a caller's bug
+                    raise
+                raise friendly from exc
 
     # ---- writing ----------------------------------------------------------------------
 
@@ -468,6 +476,18 @@ class EpisodeStore:
                             action_valid=bool(r[4]), reward=r[5], advantage=r[6],
                             advantage_parts=json.loads(r[7]), entropy_mean=r[8],
                             episode_won=bool(r[9])) for r in rows]
+
+    def quick_check(self) -> None:
+        """Raise a clear error if SQLite's ``PRAGMA quick_check`` finds damaged pages
+        (run before resuming a run or exporting it, so neither carries on over them)."""
+        try:
+            with self._lock:
+                problems = [r[0] for r in self._con.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise AgentGymError(f"the episode store {self.path} is damaged ({'; '.join(problems[:3])}); "
+                                "restore it from a copy, or start a new run in another logging.run_dir")
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: "ok" for a sound file."""

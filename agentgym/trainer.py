@@ -24,16 +24,17 @@ from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpo
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
 from agentgym.dynamic_sampling import informative_groups, relabel
-from agentgym.envpool import EnvMaker, EnvPool
 from agentgym.lr_schedule import LRSchedule
+from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError, ConfigError
-from agentgym.metrics import MetricsLogger, summary_line
+from agentgym.metrics import METRICS_FILE, MetricsLogger, summary_line
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
 from agentgym.precision import resolve_precision
 from agentgym.prompting import template_for
 from agentgym.rollout import RolloutEngine, RolloutSettings
+from agentgym.rundir import RunDirLock
 from agentgym.samples import build_samples
 from agentgym.store import EpisodeStore
 from agentgym.update import PolicyUpdater
@@ -124,10 +125,21 @@ class Trainer:
             raise ConfigError("rollout.temperature must be > 0 for training (0 is greedy)")
         if cfg.rollout.backend != "hf":
             raise ConfigError("training needs rollout.backend=hf (openai is for evaluation)")
+        self._run_lock = RunDirLock(self.run_dir).acquire()   # one trainer per run dir
+        try:
+            self._setup(cfg, resume)
+        except BaseException:
+            self._run_lock.release()
+            raise
+
+    def _setup(self, cfg: Config, resume: bool) -> None:
         if not resume and latest_checkpoint(self.run_dir) is not None:
             raise AgentGymError(f"{self.run_dir} already holds a run: continue it with "
                                 f"`agentgym train --resume {self.run_dir}`, or set logging.run_dir")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and latest_checkpoint(self.run_dir) is None:
+            self.console.print(f"no checkpoint in {escape(str(self.run_dir))} yet: "
+                               "starting the run again from iteration 1")
+            resume = False
         (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
 
         seed_everything(cfg.trainer.seed)
@@ -165,6 +177,10 @@ class Trainer:
         self.train_engine = make_engine(cfg, self.policy, "train", self.run_id)
         self.eval_engine = make_engine(cfg, self.policy, "eval", self.run_id) if cfg.eval.tasks else None
         self.store = EpisodeStore(self.run_dir / "episodes.db")
+        if resume:
+            self.store.quick_check()       # never carry on over damaged pages
+        else:
+            self._discard_unfinished_run()
         self.metrics = MetricsLogger(self.run_dir, tensorboard=cfg.logging.tensorboard,
                                      wandb=cfg.logging.wandb, wandb_project=cfg.logging.wandb_project,
                                      config=cfg)
@@ -186,6 +202,15 @@ class Trainer:
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {ckpt} (iteration {state['iteration']})")
+
+    def _discard_unfinished_run(self) -> None:
+        """A run that stopped before its first checkpoint left episodes (and metrics) that
+        this fresh start will write again: drop them, and say so."""
+        dropped = self.store.delete_after(-1)
+        if dropped:
+            self.console.print(f"dropped {dropped} episodes of an earlier attempt that "
+                               "stopped before its first checkpoint")
+            (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
 
     def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
         from rich.progress import Progress
@@ -306,6 +331,7 @@ class Trainer:
                 engine.pool.close()
         self.store.close()
         self.metrics.close()
+        self._run_lock.release()
 
 
 def train(config_path: str | None, overrides: list[str] | None = None,

@@ -3,7 +3,7 @@
 import pytest
 
 import agentgym
-from agentgym.envpool import EnvPool
+from agentgym.rollout.envpool import EnvPool
 from agentgym.episode import ENV_ERROR, TIMEOUT
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams

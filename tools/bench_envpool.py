@@ -15,7 +15,7 @@ import argparse
 import random
 import time
 
-from agentgym.envpool import EnvMaker, EnvPool
+from agentgym.rollout.envpool import EnvMaker, EnvPool
 
 
 def run(backend: str, envs: int, steps: int) -> tuple[float, float]:

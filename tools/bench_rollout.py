@@ -19,7 +19,7 @@ import warnings
 import torch
 
 import agentgym
-from agentgym.envpool import EnvPool
+from agentgym.rollout.envpool import EnvPool
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
 from agentgym.prompting import Turn, build_messages, parse_action, template_for

@@ -16,6 +16,8 @@ itself keeps it; see ``SamplingParams``).
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import threading
 import time
 import uuid
@@ -31,10 +33,13 @@ from agentgym.policy.base import Completion, Policy, SamplingParams
 _POLICY_KEY = web.AppKey("agentgym_policy", Policy)
 _BATCHER_KEY = web.AppKey("agentgym_batcher", object)
 _NAME_KEY = web.AppKey("agentgym_model_name", str)
+_MAX_CHARS_KEY = web.AppKey("agentgym_max_prompt_chars", object)
 
 
 class _BadRequest(Exception):
-    pass
+    def __init__(self, message: str, code: str = "invalid_request_error"):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -136,7 +141,8 @@ def _error(status: int, message: str, code: str = "invalid_request_error") -> we
     return web.json_response({"error": {"message": message, "type": code, "code": code}}, status=status)
 
 
-def _parse_request(body: Any) -> tuple[list[dict], SamplingParams, bool]:
+def _parse_request(body: Any, max_context: int | None = None,
+                   max_chars: int | None = None) -> tuple[list[dict], SamplingParams, bool]:
     if not isinstance(body, dict):
         raise _BadRequest("the request body must be a JSON object")
     messages = body.get("messages")
@@ -160,22 +166,46 @@ def _parse_request(body: Any) -> tuple[list[dict], SamplingParams, bool]:
     n = body.get("n", 1)
     if n not in (1, None):
         raise _BadRequest("only n=1 is supported; send several requests instead")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = _number(body, key, 256, whole=True, low=1, high=max_context or 2**31)
     stop = body.get("stop") or []
     if isinstance(stop, str):
         stop = [stop]
+    if not isinstance(stop, list):
+        raise _BadRequest("'stop' must be a string or a list of strings")
     try:
         sampling = SamplingParams(
-            max_new_tokens=int(max_tokens) if max_tokens is not None else 256,
-            temperature=float(body["temperature"]) if body.get("temperature") is not None else 1.0,
-            top_p=float(body["top_p"]) if body.get("top_p") is not None else 1.0,
-            top_k=int(body["top_k"]) if body.get("top_k") is not None else 0,
+            max_new_tokens=max_tokens,
+            temperature=_number(body, "temperature", 1.0, low=0.0, high=100.0),
+            top_p=_number(body, "top_p", 1.0, low=0.0, high=1.0),
+            top_k=_number(body, "top_k", 0, whole=True, low=0, high=2**31),
             stop_strings=[str(s) for s in stop if s],
         )
         sampling.validate()
     except (TypeError, ValueError, AgentGymError) as exc:
         raise _BadRequest(f"invalid sampling parameters: {exc}") from exc
+    if max_chars is not None and sum(len(m["content"]) for m in clean) > max_chars:
+        # cheap bound, before any tokenizing: so many characters cannot fit the context
+        raise _BadRequest(f"the messages are longer than the model's context of {max_context} "
+                          "tokens", "context_length_exceeded")
     return clean, sampling, bool(body.get("logprobs"))
+
+
+def _number(body: dict, key: str, default, *, whole: bool = False, low: float, high: float):
+    """``body[key]`` as a finite number in [low, high] (an int if ``whole``), else a 400."""
+    value = body.get(key)
+    if value is None:
+        return default
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BadRequest(f"'{key}' must be {kind}, not {json.dumps(value)[:40]}")
+    if not math.isfinite(value) or (whole and value != int(value)):
+        raise _BadRequest(f"'{key}' must be {kind}, not {value}")
+    if not low <= value <= high:
+        limit = f"at most {high}" if value > high else f"at least {low}"
+        why = " (the model's context)" if key.startswith("max_") and value > high else ""
+        raise _BadRequest(f"'{key}' must be {limit}{why}, got {value:.6g}")
+    return int(value) if whole else float(value)
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> str:
@@ -231,11 +261,12 @@ async def _chat(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError:
         return _error(400, "the request body is not valid JSON")
-    try:
-        messages, sampling, want_logprobs = _parse_request(body)
-    except _BadRequest as exc:
-        return _error(400, str(exc))
     policy = request.app[_POLICY_KEY]
+    try:
+        messages, sampling, want_logprobs = _parse_request(
+            body, policy.max_context, request.app[_MAX_CHARS_KEY])
+    except _BadRequest as exc:
+        return _error(400, str(exc), exc.code)
     batcher: _Batcher = request.app[_BATCHER_KEY]  # type: ignore[assignment]
     try:
         completion = await batcher.submit(messages, sampling)
@@ -250,10 +281,35 @@ async def _chat(request: web.Request) -> web.Response:
                                        getattr(policy, "tokenizer", None), want_logprobs))
 
 
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """Every error this API gives is a JSON body, as in the OpenAI API (never HTML)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.text or exc.reason,
+                      "not_found" if exc.status == 404 else "invalid_request_error")
+    except Exception as exc:  # noqa: BLE001 - a bug must still answer in the API's format
+        return _error(500, f"{type(exc).__name__}: {exc}", "server_error")
+
+
+def _max_prompt_chars(policy: Policy) -> int | None:
+    """Characters beyond which no prompt fits the context: the context times the longest
+    vocabulary entry (one character is at least one byte of a byte-level token)."""
+    tokenizer = getattr(policy, "tokenizer", None)
+    if not policy.max_context or tokenizer is None or not hasattr(tokenizer, "get_vocab"):
+        return None
+    longest = max((len(token) for token in tokenizer.get_vocab()), default=0)
+    return policy.max_context * max(longest, 1)
+
+
 def build_app(policy: Policy, *, model_name: str | None = None, max_batch_size: int = 32) -> web.Application:
     """The aiohttp application serving ``policy`` (which must support ``generate_chat``)."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[_json_errors])
     app[_POLICY_KEY] = policy
+    app[_MAX_CHARS_KEY] = _max_prompt_chars(policy)
     app[_NAME_KEY] = model_name or policy.name or "agentgym"
     batcher = _Batcher(policy, max_batch_size)
     app[_BATCHER_KEY] = batcher

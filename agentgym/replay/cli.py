@@ -53,6 +53,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from agentgym.replay import terminal
 
     with Run(args.run_dir, tokenizer=not (args.no_tokenizer or args.json)) as run:
+        run.store.quick_check()
         if args.list:
             if args.limit < 1 or args.offset < 0:
                 raise AgentGymError("--limit must be at least 1 and --offset at least 0")

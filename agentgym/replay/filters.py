@@ -27,9 +27,11 @@ def parse_filters(values: Mapping[str, str]) -> dict[str, Any]:
         if keyword == "iteration":
             try:
                 items = [int(v) for v in raw.split(",") if v.strip()]
+                if not items or any(abs(v) > 2**62 for v in items):   # SQLite ints are 64-bit
+                    raise ValueError
             except ValueError:
                 raise AgentGymError(f"iteration must be a number or a comma-separated list "
-                                    f"of numbers, not {raw!r}") from None
+                                    f"of numbers, not {raw[:40]!r}") from None
             out[keyword] = items if len(items) > 1 else items[0]
         elif keyword in ("won", "has_error"):
             low = raw.lower()

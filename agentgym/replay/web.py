@@ -25,6 +25,7 @@ from agentgym.store import EpisodeNotFound
 RUN_KEY = web.AppKey("run", Run)
 STATIC = {"viewer.css": "text/css", "viewer.js": "text/javascript"}
 PER_PAGE, MAX_PER_PAGE = 50, 500
+MAX_QUERY_INT = 2**31 - 1   # pages, steps: far beyond any run, far inside SQLite's int64
 DEFAULT_ORDER = "-iteration,episode"
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 
@@ -73,13 +74,21 @@ async def _serve(run: Run, host: str, port: int, print_fn: Callable[[str], None]
 
 @web.middleware
 async def _errors(request: web.Request, handler):
+    """Errors as an HTML page, or as JSON (``{"error": ...}``) under ``/api/``."""
     run = request.app[RUN_KEY]
     try:
         return await handler(request)
     except EpisodeNotFound as exc:
-        return _html(pages.error_page(404, str(exc), run.name), status=404)
+        status, message = 404, str(exc)
     except AgentGymError as exc:
-        return _html(pages.error_page(400, str(exc), run.name), status=400)
+        status, message = 400, str(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        status, message = exc.status, exc.text or exc.reason
+    if request.path.startswith("/api/"):
+        return web.json_response({"error": message}, status=status)
+    return _html(pages.error_page(status, message, run.name), status=status)
 
 
 def _html(text: str, status: int = 200) -> web.Response:
@@ -92,7 +101,7 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _int(request: web.Request, name: str, default: int | None = None, low: int = 0,
-         high: int | None = None) -> int:
+         high: int = MAX_QUERY_INT) -> int:
     raw = request.query.get(name, "")
     if raw == "" and default is not None:
         return default
@@ -100,7 +109,7 @@ def _int(request: web.Request, name: str, default: int | None = None, low: int =
         value = int(raw)
     except ValueError:
         raise AgentGymError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < low or (high is not None and value > high):
+    if not low <= value <= high:
         raise AgentGymError(f"{name} must be between {low} and {high}")
     return value
 

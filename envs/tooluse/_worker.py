@@ -1,33 +1,33 @@
 """The interpreter inside the sandbox: runs cells like a notebook, one process per episode.
 
-Protocol: frames of a 4-byte big-endian length and UTF-8 JSON. Requests arrive on
-stdin: ``{"code": str, "cpu_s": int, "wall_s": float, "max_output": int}``. Replies
-go to the original stdout: ``{"output": str, "error": str | null, "truncated": bool}``;
-a ``{"ready": true}`` frame is sent first. fds 1 and 2 then point at /dev/null, so the
-code's prints go to a capped buffer and raw writes to fd 1/2 are lost, not mixed into
-the protocol.
+Protocol (``_frames``): requests from the launcher arrive on fd 0:
+``{"code": str, "cpu_s": int, "wall_s": float, "max_output": int, "nonce": str}``.
+Replies go to fd 3: ``{"nonce": str, "output": str, "error": str | null, "truncated":
+bool}``; a ``{"ready": true}`` frame is sent first. fds 1 and 2 are /dev/null, so the
+code's prints go to a capped buffer and raw writes to fd 1/2 are lost. The launcher,
+not this process, decides what reaches the host: it takes only the reply carrying the
+current request's nonce, and it kills whatever the cell left running.
 
 Per cell: a soft CPU limit (SIGXCPU) and a wall-clock alarm (SIGALRM) stop the cell
 with an error and keep the notebook's state; the host still kills the whole sandbox
 if a cell outlives the wall limit by a grace period (code stuck in C, signals
-blocked). After each cell every other process in the namespace is killed, so forked
-children and background processes never outlive their cell.
+blocked). After each cell the launcher kills every other process in the namespace, so
+forked children and background processes never outlive their cell.
 
 Standard library only; copied into the sandbox root by the launcher.
 """
 
 import ast
 import builtins
-import json
 import math
 import os
 import random
 import resource
 import signal
-import struct
 import sys
-import time
 import traceback
+
+from _frames import read_frame, write_frame
 
 MAIN_PID = os.getpid()
 
@@ -69,31 +69,6 @@ def _on_signal(signum, frame):
     raise CellTimeout(f"{what} limit exceeded")
 
 
-def read_frame(fd: int):
-    header = _read_exact(fd, 4)
-    if header is None:
-        return None
-    return json.loads(_read_exact(fd, struct.unpack(">I", header)[0]).decode("utf-8"))
-
-
-def _read_exact(fd: int, n: int):
-    chunks, got = [], 0
-    while got < n:
-        chunk = os.read(fd, n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def write_frame(fd: int, obj) -> None:
-    data = json.dumps(obj).encode("utf-8")
-    data = struct.pack(">I", len(data)) + data
-    while data:
-        data = data[os.write(fd, data):]
-
-
 def _cpu_used() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -123,31 +98,18 @@ def run_cell(code: str, index: int, namespace: dict) -> None:
             print(repr(value))
 
 
-def _kill_the_rest() -> None:
-    """SIGKILL every other process in the namespace, and wait (up to 1 s) until they are
-    gone: our children reaped here, orphans by the launcher (PID 1)."""
-    deadline = time.monotonic() + 1.0
+def _reap_children() -> None:
+    """Collect the children the launcher killed after the last cell."""
     while True:
         try:
-            os.kill(-1, signal.SIGKILL)  # every process we may signal in this namespace but us
-        except (ProcessLookupError, PermissionError):
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
             return
-        while True:
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.002)
 
 
 def serve() -> None:
-    reply_fd = os.dup(1)
-    devnull = os.open("/dev/null", os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    reply_fd = 3
     signal.signal(signal.SIGXCPU, _on_signal)
     signal.signal(signal.SIGALRM, _on_signal)
     random.seed(0)
@@ -159,6 +121,7 @@ def serve() -> None:
         request = read_frame(0)
         if request is None:
             return
+        _reap_children()
         index += 1
         out = CappedText(int(request["max_output"]))
         sys.stdout = sys.stderr = out
@@ -180,8 +143,8 @@ def serve() -> None:
         if os.getpid() != MAIN_PID:       # a forked child finished the cell: it must not serve
             os._exit(0)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        _kill_the_rest()
-        write_frame(reply_fd, {"output": out.getvalue(), "error": error, "truncated": out.truncated})
+        write_frame(reply_fd, {"nonce": request["nonce"], "output": out.getvalue(),
+                               "error": error, "truncated": out.truncated})
 
 
 if __name__ == "__main__":

@@ -12,15 +12,19 @@ persists across calls like a notebook. The process runs:
   files can be neither read nor written; ``/work`` vanishes with the namespace);
 - in its own **pid, ipc and uts namespaces** (it sees and signals only its own
   processes; when it dies every process it started dies with it);
-- as an unprivileged uid/gid of its own (``UID_BASE`` + a per-process counter, a uid
-  no host account uses) with no capabilities and ``no_new_privs`` (when the host runs it
-  as root; see ``isolation`` below). A uid per sandbox makes ``RLIMIT_NPROC``, which
-  the kernel counts per uid, a limit on this sandbox alone;
+- with no capability over the namespaces holding its mounts (every set emptied,
+  ``SECBIT_NOROOT`` locked), ``no_new_privs`` and a seccomp filter against mount,
+  namespace, ptrace and kernel-loading calls (``_seccomp.py``); in ``root`` mode also
+  as an unprivileged uid/gid of its own (``UID_BASE`` + a per-process counter, a uid no
+  host account uses). A uid per sandbox makes ``RLIMIT_NPROC``, which the kernel counts
+  per uid, a limit on this sandbox alone;
 - under **rlimits**: address space (memory), CPU seconds (a hard cap per episode, a
   soft one per call), processes (``RLIMIT_NPROC``, against fork bombs), file size,
   open files, no core dumps.
 
-Per call, the host enforces the wall-clock limit (a grace period after the worker's
+The launcher (``_launcher.py``, PID 1 of the namespace) relays each call, accepts only
+the reply carrying that call's nonce, and kills every process the cell left behind
+before it answers. Per call, the host enforces the wall-clock limit (a grace period after the worker's
 own alarm, then the whole sandbox is killed) and the output size (the worker keeps at
 most ``max_output`` characters; the host refuses replies larger than that).
 
@@ -30,9 +34,9 @@ lost and the next call starts a fresh interpreter. Nothing here raises on bad co
 
 Isolation modes (``isolation=``): ``"auto"`` picks ``"root"`` when running as root
 (everything above) and ``"userns"`` otherwise (the same namespaces inside an
-unprivileged user namespace: the code runs as the namespace's root, mapped to the
-calling user; it cannot reach host files, which are not mounted, but
-``RLIMIT_NPROC`` then counts the calling user's processes and there is no uid drop).
+unprivileged user namespace: the code runs as the namespace's uid 0, mapped to the
+calling user, without any capability; ``RLIMIT_NPROC`` then counts the calling user's
+processes).
 Where neither works, ``SandboxUnavailable`` says why; there is no insecure fallback.
 """
 
@@ -56,6 +60,7 @@ from agentgym.errors import AgentGymError
 
 _HERE = Path(__file__).resolve().parent
 _READY_TIMEOUT_S = 30.0
+EXIT_PROTOCOL, EXIT_CLEANUP = 71, 72   # the launcher's own exit statuses
 UID_BASE = 1_200_000          # sandbox uids: UID_BASE + (pid % 1000) * 1000 + counter
 _uids = itertools.count()
 
@@ -171,6 +176,7 @@ class Sandbox:
             "mountpoint": "/mnt" if os.path.isdir("/mnt") else "/tmp",
             "workdir_bytes": lim.workdir_mb << 20,
             "uid": self.uid,
+            "max_reply": self._max_reply(),
             "rlimits": {
                 "RLIMIT_AS": lim.memory_mb << 20,
                 "RLIMIT_CPU": lim.episode_cpu_s,
@@ -286,8 +292,7 @@ class Sandbox:
                 self._kill()
                 return ToolResult("", "the interpreter stopped unexpectedly", True)
             deadline = time.monotonic() + lim.wall_s + lim.kill_grace_s
-            # worst case every character is escaped as \uXXXX, plus the traceback
-            frame, problem = self._read_frame(deadline, 6 * lim.max_output + 65_536)
+            frame, problem = self._read_frame(deadline, self._max_reply())
             if frame is not None and "output" in frame:
                 return ToolResult(str(frame.get("output", "")), frame.get("error"),
                                   restarted, bool(frame.get("truncated")))
@@ -295,6 +300,10 @@ class Sandbox:
             self._kill()
             self.restarts += 1
             return ToolResult("", self._explain(problem, returncode), True)
+
+    def _max_reply(self) -> int:
+        # worst case every character is escaped as \uXXXX, plus the traceback
+        return 6 * self.limits.max_output + 65_536
 
     def _explain(self, problem: str | None, returncode: int | None) -> str:
         lim = self.limits
@@ -304,8 +313,13 @@ class Sandbox:
             return f"output limit exceeded ({lim.max_output} characters)"
         if problem == "garbled":
             return "the interpreter's reply was unreadable (did the code write to its file descriptors?)"
+        if returncode == EXIT_PROTOCOL:
+            return "the interpreter's reply was unreadable (did the code write to its reply channel?)"
+        if returncode == EXIT_CLEANUP:
+            return "processes the code started could not be stopped; the interpreter was killed"
         signals = {128 + 9: "SIGKILL: CPU time or memory limit", 128 + 24: "SIGXCPU: CPU time limit",
-                   128 + 11: "SIGSEGV, often the memory limit", 128 + 6: "SIGABRT"}
+                   128 + 11: "SIGSEGV, often the memory limit", 128 + 6: "SIGABRT",
+                   128 + 31: "SIGSYS: a system call the sandbox forbids"}
         why = signals.get(returncode or 0, f"exit status {returncode}")
         return f"the interpreter process died ({why})"
 

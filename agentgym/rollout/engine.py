@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agentgym.envpool import EnvPool
+from agentgym.rollout.envpool import EnvPool
 from agentgym.episode import (CONTEXT, ENV_ERROR, FAILURE, MAX_STEPS, SUCCESS, TIMEOUT,
                               Episode, Step)
 from agentgym.policy.base import Policy, SamplingParams
