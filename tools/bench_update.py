@@ -18,7 +18,8 @@ gradients, + 2 N for the weight gradients when fully fine-tuned; N = the transfo
 matmul parameters, plus the lm head at trained positions and attention) over this
 machine's measured bf16 matmul peak (2048^2 matmuls).
 
-    python tools/bench_update.py [--model smollm2-135m] [--full] [--repeats 3] [--no-share] [--fp32]
+    python tools/bench_update.py [--model smollm2-135m] [--full] [--groups 2] [--repeats 3]
+                                 [--no-share] [--fp32]
 
 Last line: ``bench_update: ratio=<plain s / agentgym s> peak_fraction=<y>``.
 """
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA r 16")
     ap.add_argument("--micro-batch", type=int, default=8)
+    ap.add_argument("--groups", type=int, default=2, help="tasks per iteration (quickstart: 2)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-share", action="store_true", help="ablation: no shared-prefix passes")
     ap.add_argument("--fp32", action="store_true", help="ablation: no bf16 autocast")
@@ -126,7 +128,7 @@ def main() -> None:
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     loaded_gb = rss_gb()
     pad = tokenizer.pad_token_id
-    samples = quickstart_samples(len(tokenizer))
+    samples = quickstart_samples(len(tokenizer), groups=args.groups)
     tokens = sum(len(s.input_ids) for s in samples)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-7)
