@@ -104,9 +104,8 @@ class PolicyUpdater:
         self.norm_length = loss.norm_length or norm_length
         self.autocast_dtype = autocast_dtype
         # the prefix pass needs the K/V cache, which gradient checkpointing turns off
-        checkpointing = getattr(model, "is_activation_checkpointing", None)
-        if checkpointing is None:
-            checkpointing = getattr(model, "is_gradient_checkpointing", False)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        checkpointing = any(getattr(m, "gradient_checkpointing", False) is True for m in base.modules())
         self.share_prefix_min = 0 if checkpointing else share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given

@@ -44,6 +44,8 @@ def _grads_and_metrics(model, samples, share, loss_cfg):
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
     up = PolicyUpdater(model, opt, None, loss_cfg, temperature=0.7, pad_id=0, micro_batch=8,
                        share_prefix_min=16 if share else 0)
+    assert up.share_prefix_min == (16 if share else 0)
+    assert any(u.prefix for u in plan_units(samples, 8, up.share_prefix_min)) == share
     old = [lp - 0.05 for lp in up._score(model, samples)]     # rho != 1: the clip can act
     sums = up._accumulate(samples, old, None, None, 1.0, first_epoch=True)
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
