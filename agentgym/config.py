@@ -74,7 +74,7 @@ class LoraConfig:
 @dataclass
 class ModelConfig:
     name: str = "smollm2-135m"          # smollm2-135m | tiny-smollm2 | HF id | local path
-    dtype: str = "float32"              # float32 on CPU; bfloat16 on GPU
+    dtype: str = "auto"                 # auto: fp32 weights, bf16 autocast update where native | float32 | bfloat16 | float16
     device: str = "auto"                # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
     lora: Optional[LoraConfig] = None
     gradient_checkpointing: bool = False
@@ -148,8 +148,18 @@ class OTCConfig:
 
 
 @dataclass
+class OverlongConfig:
+    buffer: int = bounded(0, ge=0)      # L_c, DAPO's soft zone in tokens; 0 disables the penalty
+    penalty: float = bounded(1.0, ge=0)  # reward added at |y| = L_max is -penalty
+    max_length: Optional[int] = bounded(None, ge=1)  # L_max; None: rollout.max_new_tokens
+
+
+@dataclass
 class RewardConfig:
     invalid_action_penalty: float = bounded(0.1, ge=0)  # subtracted from a step's reward when its action is invalid
+    invalid_action_scope: str = "trajectory"  # trajectory: lowers the return | step: that step's sample only (verl-agent)
+    format: float = bounded(0.0, ge=0)  # ARPO: reward += format * (-1 if a reply is unparseable else 0)
+    overlong: OverlongConfig = field(default_factory=OverlongConfig)
     otc: OTCConfig = field(default_factory=OTCConfig)
 
 
@@ -172,6 +182,7 @@ class AdvantageConfig:
     gamma: float = bounded(0.95, ge=0, le=1)  # gigpo: discount of step returns
     step_normalize: str = "mean_norm"   # gigpo: mean_norm | mean_std_norm
     anchor_match: str = "exact"         # gigpo: exact | similarity
+    similarity_autojunk: bool = True    # gigpo, similarity: difflib's autojunk (the reference's default)
     similarity_threshold: float = bounded(0.95, gt=0, le=1)  # gigpo, anchor_match=similarity: difflib ratio to join a step group
     modulate: str = "none"              # none | empg
     empg: EMPGConfig = field(default_factory=EMPGConfig)
@@ -185,6 +196,7 @@ class EPOConfig:
     kappa_high: float = 2.0
     gamma: float = bounded(3.0, ge=0)   # phase weight beta_k = 1 + exp(-gamma k / floor(K/2))
     penalty_grad: bool = True           # false: the public code's penalty without gradient
+    history: str = "batch_loss"         # batch_loss: L_H of each step | token_mean: mean token entropy per step (paper)
 
 
 @dataclass
@@ -192,7 +204,13 @@ class LossConfig:
     clip_low: float = bounded(0.2, ge=0, lt=1)
     clip_high: float = bounded(0.28, ge=0)
     dual_clip: Optional[float] = bounded(3.0, gt=1)  # None: off
-    kl_coef: float = bounded(0.0, ge=0)  # > 0 loads a frozen reference model (low_var_kl)
+    kl_coef: float = bounded(0.0, ge=0)  # > 0 loads a frozen reference model
+    kl_estimator: str = "k3"            # k1 | k2 | k3 (low_var_kl)
+    aggregation: str = "token_mean"     # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (Dr.GRPO)
+    norm_length: Optional[int] = bounded(None, ge=1)  # seq_mean_token_sum_norm's constant L; None: rollout.max_new_tokens
+    ratio: str = "token"                # token (PPO) | sequence (GSPO: length-normalised sequence ratio)
+    rollout_correction: str = "none"    # none | tis | mis: weight pi_old / pi_behaviour per token
+    rollout_correction_cap: float = bounded(2.0, gt=0)  # C: tis truncates w at C, mis drops tokens with w > C
     entropy_coef: float = bounded(0.0, ge=0)  # entropy bonus
     entropy: str = "none"               # none | epo (entropy regularisation with smoothing)
     epo: EPOConfig = field(default_factory=EPOConfig)
@@ -208,8 +226,15 @@ class ARPOConfig:
 
 
 @dataclass
+class FilterConfig:
+    zero_variance_groups: bool = False  # DAPO dynamic sampling: drop groups with all-equal returns
+    max_retries: int = bounded(3, ge=0)  # extra rollouts per iteration to refill the batch
+
+
+@dataclass
 class AlgorithmConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     replay: str = "none"                # none | arpo (experience replay into all-failed groups)
@@ -225,6 +250,9 @@ class TrainerConfig:
     lr_schedule: str = "cosine"         # cosine | constant
     max_grad_norm: float = bounded(1.0, gt=0)
     micro_batch: int = bounded(8, ge=1)  # samples per forward/backward
+    mini_batch_size: int = bounded(0, ge=0)  # samples per optimizer step; 0: the whole batch (one step)
+    ppo_epochs: int = bounded(1, ge=1)  # passes over the batch per iteration
+    share_prefix_min: int = bounded(32, ge=0)  # samples sharing >= this many leading tokens run them once; 0: off
     samples: str = "per_step"           # per_step | trajectory
     checkpoint_every: int = bounded(10, ge=1)
     eval_every: int = bounded(0, ge=0)  # 0: evaluate before training and at the end (eval.tasks > 0)
@@ -259,15 +287,12 @@ class Config:
 
 CHOICES = {
     "rollout.backend": ("hf", "vllm", "openai"),
-    "algorithm.advantage.episode": ("grpo", "rloo", "tree_grpo", "treepo"),
     "algorithm.advantage.attribution": ("soft", "hard"),
     "rollout.vllm.dtype": ("auto", "float32", "bfloat16", "float16"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
-    "algorithm.advantage.step": ("none", "gigpo", "salt"),
     "algorithm.advantage.step_normalize": ("mean_norm", "mean_std_norm"),
     "algorithm.advantage.anchor_match": ("exact", "similarity"),
-    "algorithm.advantage.modulate": ("none", "empg"),
     "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
     "algorithm.loss.entropy": ("none", "epo"),
     "algorithm.replay": ("none", "arpo"),
@@ -280,7 +305,13 @@ CHOICES = {
     "rollout.strategy": ("chain", "tree_grpo", "treepo", "arpo"),
     "rollout.tree.shared_steps": ("duplicate", "merge"),
     "rollout.arpo.rule": ("paper", "official"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "algorithm.reward.invalid_action_scope": ("trajectory", "step"),
+    "algorithm.loss.kl_estimator": ("k1", "k2", "k3"),
+    "algorithm.loss.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
+    "algorithm.loss.ratio": ("token", "sequence"),
+    "algorithm.loss.rollout_correction": ("none", "tis", "mis"),
+    "algorithm.loss.epo.history": ("batch_loss", "token_mean"),
 }
 
 
@@ -321,8 +352,23 @@ def _check_ranges(node: Any, path: str = "") -> None:
             raise ConfigError(f"{path}{f.name} must be {bounds}, got {value}")
 
 
+# keys whose choices are the estimators registered in agentgym/credit.py
+ESTIMATOR_KEYS = {"algorithm.advantage.episode": "episode", "algorithm.advantage.step": "step",
+                  "algorithm.advantage.modulate": "modulate"}
+
+
+def choices(path: str) -> tuple[str, ...]:
+    """The values ``path`` accepts."""
+    if path in ESTIMATOR_KEYS:
+        from agentgym.credit import estimator_names  # credit imports this module
+
+        return estimator_names(ESTIMATOR_KEYS[path])
+    return CHOICES[path]
+
+
 def _check_choices(cfg: Config) -> None:
-    for path, allowed in CHOICES.items():
+    for path in (*CHOICES, *ESTIMATOR_KEYS):
+        allowed = choices(path)
         value: Any = cfg
         for part in path.split("."):
             value = getattr(value, part)
@@ -418,6 +464,9 @@ def _check_algorithm(algo: AlgorithmConfig) -> None:
     if adv.episode_scope == "step" and adv.episode != "grpo":
         raise ConfigError("algorithm.advantage.episode_scope=step needs advantage.episode=grpo "
                           "(RLOO has no step-sample variant); use episode_scope=trajectory")
+    if algo.reward.invalid_action_scope == "step" and adv.episode_scope != "step":
+        raise ConfigError("algorithm.reward.invalid_action_scope=step scores each step sample, so it "
+                          "needs algorithm.advantage.episode_scope=step (as verl-agent)")
     epo = algo.loss.epo
     if epo.kappa_high < epo.kappa_low:
         raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "

@@ -1,7 +1,10 @@
 """Credit assignment for a batch of episodes, as the config composes it from algos/.
 
-    reward shaping (OTC tool-efficiency reward, invalid-action penalty)
-      -> episode returns -> episode-level advantage A^E (GRPO / RLOO within each group)
+    reward shaping (OTC tool-efficiency reward, invalid-action penalty, DAPO overlong
+      penalty, ARPO format reward)
+      -> episode returns -> episode-level advantage A^E (GRPO / RLOO within each group;
+         with ``reward.invalid_action_scope: step`` each step sample has its own score,
+         its trajectory's return minus its own invalid-action penalty, as verl-agent)
       -> step-level term, ``advantage.step``:
            none   A = A^E
            gigpo  A = A^E + omega * A^S   (anchor-state step groups, discounted returns)
@@ -20,16 +23,19 @@ their group's statistics.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 from agentgym.algos.empg import empg_advantages, step_entropy
 from agentgym.algos.gigpo import step_group_advantages, step_groups
 from agentgym.algos.grpo import episode_advantages
 from agentgym.algos.otc import OTCState, otc_step_rewards
-from agentgym.algos.rewards import discounted_returns, invalid_action_penalty
+from agentgym.algos.rewards import discounted_returns, format_reward, invalid_action_penalty, overlong_penalty
 from agentgym.algos.salt import salt_advantages, transition_nodes
 from agentgym.config import AlgorithmConfig
-from agentgym.episode import ENV_ERROR, TIMEOUT, Episode
+from agentgym.episode import ENV_ERROR, TIMEOUT, Episode, Step
 from agentgym.tree_credit import TREE_ESTIMATORS, hard_attribution, tree_episode_advantages
 
 
@@ -64,10 +70,149 @@ def _transition_keys(eps: list[Episode]) -> list[str]:
     return keys
 
 
+@dataclass
+class CreditBatch:
+    """What an estimator sees: the batch's trainable episodes as flat step arrays."""
+
+    cfg: AlgorithmConfig
+    episodes: list[Episode]
+    steps: list[Step]
+    owner: np.ndarray            # episode index of every step
+    lengths: np.ndarray          # steps per episode
+    group_of_ep: list[str]
+    group_of_step: np.ndarray
+    rewards: np.ndarray          # environment (or OTC) reward per step
+    own: np.ndarray              # shaping charged to its own step (penalties, overlong, format)
+    returns: np.ndarray          # per episode: the sum of shaped rewards
+    invalid: np.ndarray          # the invalid-action penalty per step (<= 0)
+
+
+# kind -> name -> estimator. "episode": fn(batch) -> A^E per step; "step": fn(batch,
+# a_episode, parts, metrics) -> advantage per step; "modulate": fn(batch, advantage,
+# parts, metrics) -> advantage per step. Each writes its components into ``parts``
+# (shown by the viewer) and its ``credit/...`` numbers into ``metrics``.
+ESTIMATORS: dict[str, dict[str, Callable]] = {"episode": {}, "step": {}, "modulate": {}}
+
+
+def register_estimator(kind: str, name: str):
+    """Decorator: make ``fn`` selectable as ``algorithm.advantage.<kind>: <name>``."""
+    if kind not in ESTIMATORS:
+        raise ValueError(f"estimator kind must be one of {', '.join(ESTIMATORS)}, got {kind!r}")
+
+    def add(fn: Callable) -> Callable:
+        ESTIMATORS[kind][name] = fn
+        return fn
+    return add
+
+
+def estimator_names(kind: str) -> tuple[str, ...]:
+    """The names ``algorithm.advantage.<kind>`` accepts ("none" for step and modulate)."""
+    return (() if kind == "episode" else ("none",)) + tuple(ESTIMATORS[kind])
+
+
+def _episode_estimator(name: str):
+    def estimate(b: CreditBatch) -> np.ndarray:
+        adv = b.cfg.advantage
+        if b.cfg.reward.invalid_action_scope == "step":   # verl-agent: R - the step's own penalty
+            scores = b.returns[b.owner] + b.invalid
+            opts = {"normalize": adv.normalize} if name == "grpo" else {}
+            return episode_advantages(name, scores, b.group_of_step, **opts)
+        opts = {}
+        if name == "grpo":
+            opts["normalize"] = adv.normalize
+            if adv.episode_scope == "step":
+                opts["counts"] = b.lengths
+        return episode_advantages(name, b.returns, b.group_of_ep, **opts)[b.owner]
+    return estimate
+
+
+for _name in ("grpo", "rloo"):
+    register_estimator("episode", _name)(_episode_estimator(_name))
+
+
+def _tree_estimator(name: str):
+    def estimate(b: CreditBatch) -> np.ndarray:
+        return tree_episode_advantages(name, b.episodes, b.returns, b.cfg.advantage.normalize)[b.owner]
+    return estimate
+
+
+for _name in TREE_ESTIMATORS:   # tree rollouts: advantages over each task's tree(s) of leaves
+    register_estimator("episode", _name)(_tree_estimator(_name))
+
+
+@register_estimator("step", "gigpo")
+def _gigpo(b: CreditBatch, a_episode, parts, metrics) -> np.ndarray:
+    adv = b.cfg.advantage
+    G = discounted_returns(b.rewards, adv.gamma, b.owner, undiscounted=b.own + b.invalid)
+    groups = step_groups(b.group_of_step, [s.anchor for s in b.steps], match=adv.anchor_match,
+                         threshold=adv.similarity_threshold, autojunk=adv.similarity_autojunk)
+    parts["step"] = step_group_advantages(G, groups, normalize=adv.step_normalize)
+    sizes = np.bincount(groups)
+    metrics.update(_group_size_metrics("credit/step_group", groups))
+    metrics["credit/singleton_share"] = float(np.mean(sizes == 1))
+    metrics["credit/singleton_step_share"] = float(np.mean(sizes[groups] == 1))
+    metrics["credit/step_return_mean"] = float(G.mean())
+    return a_episode + adv.step_weight * parts["step"]
+
+
+@register_estimator("step", "salt")
+def _salt(b: CreditBatch, a_episode, parts, metrics) -> np.ndarray:
+    nodes = transition_nodes(b.group_of_step, _transition_keys(b.episodes))
+    parts["salt"] = salt_advantages(a_episode, b.owner, nodes)
+    metrics.update(_group_size_metrics("credit/salt_node", nodes))
+    metrics["credit/salt_singleton_share"] = float(np.mean(np.bincount(nodes) == 1))
+    return parts["salt"]
+
+
+@register_estimator("modulate", "empg")
+def _empg(b: CreditBatch, advantage, parts, metrics) -> np.ndarray:
+    e = b.cfg.advantage.empg
+    source = [s.entropies for s in b.steps] if e.entropy_source == "entropy" else \
+        [s.logprobs for s in b.steps]
+    h = step_entropy(source, source=e.entropy_source)
+    res = empg_advantages(advantage, h, b.owner, k=e.k, k_next=e.k_next, zeta=e.zeta)
+    parts["base"] = advantage
+    parts["empg_scale"] = res.scale
+    parts["empg_bonus"] = res.bonus
+    metrics.update({"credit/step_entropy_mean": float(h.mean()),
+                    "credit/step_entropy_min": float(h.min()),
+                    "credit/step_entropy_max": float(h.max()),
+                    "credit/empg_scale_min": float(res.scale.min()),
+                    "credit/empg_scale_max": float(res.scale.max()),
+                    "credit/empg_shift": res.shift})
+    return res.advantage
+
+
+def _shaping(cfg: AlgorithmConfig, steps: list[Step], rewards: np.ndarray,
+             max_new_tokens: int | None, metrics: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(own-step shaping, invalid-action penalty) per step."""
+    rc = cfg.reward
+    valid = np.array([s.action_valid for s in steps], dtype=bool)
+    invalid = invalid_action_penalty(rewards, valid, rc.invalid_action_penalty) - rewards
+    own = np.zeros_like(rewards)
+    if rc.overlong.buffer > 0:
+        limit = rc.overlong.max_length or max_new_tokens
+        if limit is None:
+            raise ValueError("reward.overlong needs max_length (or the rollout's max_new_tokens)")
+        long = overlong_penalty([len(s.response_ids) for s in steps], limit, rc.overlong.buffer,
+                                rc.overlong.penalty)
+        own += long
+        metrics["credit/overlong_penalty_mean"] = float(long.mean())
+        metrics["credit/overlong_share"] = float(np.mean(long < 0))
+    if rc.format:
+        fmt = format_reward([s.action is not None for s in steps], rc.format)
+        own += fmt
+        metrics["credit/format_reward_mean"] = float(fmt.mean())
+    return own, invalid
+
+
 def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
-                      otc_state: OTCState | None = None) -> dict[str, float]:
+                      otc_state: OTCState | None = None, *,
+                      max_new_tokens: int | None = None) -> dict[str, float]:
     """Set ``step.advantage`` (and its parts) on every step of the trainable episodes;
-    return ``credit/...`` metrics. ``otc_state`` holds OTC-GRPO's per-question minima."""
+    return ``credit/...`` metrics. ``otc_state`` holds OTC-GRPO's per-question minima;
+    ``max_new_tokens`` is the overlong penalty's L when ``reward.overlong.max_length``
+    is unset."""
     eps = trainable(episodes)
     if not eps:
         return {}
@@ -79,64 +224,27 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
     group_of_step = np.repeat(np.array(group_of_ep, dtype=str), lengths)
     rewards = np.array([s.reward for s in steps], dtype=np.float64)
     otc = cfg.reward.otc
-    otc_metrics: dict[str, float] = {}
+    metrics: dict[str, float] = {}
     if otc.mode != "none":  # the outcome reward becomes the OTC reward (stored rewards stay raw)
         if otc.mode == "grpo" and otc_state is None:
             otc_state = OTCState()
         rewards, otc_metrics = otc_step_rewards(rewards, lengths, eps, otc.mode, otc.max_tool_calls,
                                                 otc.alpha, otc_state)
-    valid = np.array([s.action_valid for s in steps], dtype=bool)
-    shaped = invalid_action_penalty(rewards, valid, cfg.reward.invalid_action_penalty)
+        metrics.update(otc_metrics)
+    own, invalid = _shaping(cfg, steps, rewards, max_new_tokens, metrics)
+    step_scope = cfg.reward.invalid_action_scope == "step"
+    shaped = rewards + own + (0.0 if step_scope else invalid)
     returns = np.bincount(owner, weights=shaped, minlength=len(eps))
+    batch = CreditBatch(cfg, eps, steps, owner, lengths, group_of_ep, group_of_step, rewards, own,
+                        returns, invalid)
 
-    opts = {}
-    if adv_cfg.episode == "grpo":
-        opts["normalize"] = adv_cfg.normalize
-        if adv_cfg.episode_scope == "step":
-            opts["counts"] = lengths
-    if adv_cfg.episode in TREE_ESTIMATORS:
-        a_episode = tree_episode_advantages(adv_cfg.episode, eps, returns, adv_cfg.normalize)[owner]
-    else:
-        a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
-
+    a_episode = ESTIMATORS["episode"][adv_cfg.episode](batch)
     parts: dict[str, np.ndarray] = {"episode": a_episode}
-    metrics: dict[str, float] = dict(otc_metrics)
-    if adv_cfg.step == "gigpo":
-        G = discounted_returns(rewards, adv_cfg.gamma, owner, undiscounted=shaped - rewards)
-        groups = step_groups(group_of_step, [s.anchor for s in steps], match=adv_cfg.anchor_match,
-                             threshold=adv_cfg.similarity_threshold)
-        parts["step"] = step_group_advantages(G, groups, normalize=adv_cfg.step_normalize)
-        advantage = a_episode + adv_cfg.step_weight * parts["step"]
-        sizes = np.bincount(groups)
-        metrics.update(_group_size_metrics("credit/step_group", groups))
-        metrics["credit/singleton_share"] = float(np.mean(sizes == 1))
-        metrics["credit/singleton_step_share"] = float(np.mean(sizes[groups] == 1))
-        metrics["credit/step_return_mean"] = float(G.mean())
-    elif adv_cfg.step == "salt":
-        nodes = transition_nodes(group_of_step, _transition_keys(eps))
-        parts["salt"] = salt_advantages(a_episode, owner, nodes)
-        advantage = parts["salt"]
-        metrics.update(_group_size_metrics("credit/salt_node", nodes))
-        metrics["credit/salt_singleton_share"] = float(np.mean(np.bincount(nodes) == 1))
-    else:
-        advantage = a_episode
-
-    if adv_cfg.modulate == "empg":
-        e = adv_cfg.empg
-        source = [s.entropies for s in steps] if e.entropy_source == "entropy" else \
-            [s.logprobs for s in steps]
-        h = step_entropy(source, source=e.entropy_source)
-        res = empg_advantages(advantage, h, owner, k=e.k, k_next=e.k_next, zeta=e.zeta)
-        parts["base"] = advantage
-        parts["empg_scale"] = res.scale
-        parts["empg_bonus"] = res.bonus
-        advantage = res.advantage
-        metrics.update({"credit/step_entropy_mean": float(h.mean()),
-                        "credit/step_entropy_min": float(h.min()),
-                        "credit/step_entropy_max": float(h.max()),
-                        "credit/empg_scale_min": float(res.scale.min()),
-                        "credit/empg_scale_max": float(res.scale.max()),
-                        "credit/empg_shift": res.shift})
+    advantage = a_episode
+    if adv_cfg.step != "none":
+        advantage = ESTIMATORS["step"][adv_cfg.step](batch, a_episode, parts, metrics)
+    if adv_cfg.modulate != "none":
+        advantage = ESTIMATORS["modulate"][adv_cfg.modulate](batch, advantage, parts, metrics)
 
     if adv_cfg.attribution == "hard":
         parts["soft"] = advantage
@@ -158,6 +266,5 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
         **_stats("credit/advantage", advantage),
     })
     for name, values in parts.items():
-        if name in ("episode", "step", "salt", "base"):
-            metrics.update(_stats(f"credit/adv_{name}", values))
+        metrics.update(_stats(f"credit/adv_{name}", values))
     return metrics

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import random
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ from agentgym.algos.otc import OTCState
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from agentgym.config import Config, load_config, to_yaml
 from agentgym.credit import assign_advantages, trainable
+from agentgym.dynamic_sampling import informative_groups, relabel
+from agentgym.lr_schedule import LRSchedule
 from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
@@ -39,6 +40,7 @@ from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval
                               summary_line)
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
+from agentgym.precision import resolve_precision
 from agentgym.preflight import preflight
 from agentgym.prompting import template_for
 from agentgym.registry import resolve_id
@@ -63,14 +65,16 @@ def build_policy(cfg: Config, seed: int | None = None):
                 "dropout": cfg.model.lora.dropout, "target_modules": list(cfg.model.lora.target_modules)}
     if cfg.rollout.backend == "openai":
         return make_policy(cfg.model.name, backend="openai", base_url=cfg.rollout.base_url)
+    dtype = resolve_precision(cfg.model.dtype, cfg.model.device).weights
     if cfg.rollout.backend == "vllm":
         v = cfg.rollout.vllm
-        return make_policy(cfg.model.name, backend="vllm", dtype=cfg.model.dtype, device=cfg.model.device,
-                           lora=lora, seed=seed, engine_dtype=v.dtype, max_context=cfg.rollout.max_context,
+        return make_policy(cfg.model.name, backend="vllm", dtype=str(dtype).removeprefix("torch."),
+                           device=cfg.model.device, lora=lora, seed=seed, engine_dtype=v.dtype,
+                           max_context=cfg.rollout.max_context,
                            gpu_memory_utilization=v.gpu_memory_utilization, sleep=v.sleep,
                            kv_cache_gib=v.kv_cache_gib, cpu_cores=v.cpu_cores,
                            top_logprobs=v.top_logprobs, enforce_eager=v.enforce_eager)
-    return make_policy(cfg.model.name, backend="hf", dtype=cfg.model.dtype,
+    return make_policy(cfg.model.name, backend="hf", dtype=dtype,
                        device=cfg.model.device, lora=lora, seed=seed)
 
 
@@ -95,7 +99,8 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         group_size=cfg.eval.group_size if evaluating else cfg.rollout.group_size,
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
         prefill_action=cfg.rollout.prefill_action, context=cfg.rollout.context,
-        sampling=sampling, max_context=cfg.rollout.max_context)
+        sampling=sampling, max_context=cfg.rollout.max_context,
+        end_on_unparseable=cfg.algorithm.reward.format > 0)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
     strategy = make_strategy("chain" if evaluating else cfg.rollout.strategy, settings.group_size,
@@ -156,6 +161,8 @@ class Trainer:
         t0 = time.perf_counter()
         self.policy = build_policy(cfg, seed=cfg.trainer.seed)
         self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
+        precision = resolve_precision(cfg.model.dtype, cfg.model.device)
+        self.console.print(precision.describe())
         model = self.policy.model
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -165,13 +172,18 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.trainer.lr,
                                            weight_decay=cfg.trainer.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        t = cfg.trainer
+        self.scheduler = LRSchedule(self.optimizer, iterations=t.iterations,
+                                    warmup_iterations=t.warmup_iterations, kind=t.lr_schedule)
         self.updater = PolicyUpdater(model, self.optimizer, self.scheduler, cfg.algorithm.loss,
                                      temperature=cfg.rollout.temperature,
                                      pad_id=self.policy.tokenizer.pad_token_id,
-                                     micro_batch=cfg.trainer.micro_batch,
-                                     max_grad_norm=cfg.trainer.max_grad_norm, ref_model=ref_model,
-                                     total_iterations=cfg.trainer.iterations)
+                                     micro_batch=t.micro_batch, mini_batch_size=t.mini_batch_size,
+                                     ppo_epochs=t.ppo_epochs, max_grad_norm=t.max_grad_norm,
+                                     ref_model=ref_model, total_iterations=t.iterations,
+                                     norm_length=cfg.rollout.max_new_tokens,
+                                     autocast_dtype=precision.update_autocast, seed=t.seed,
+                                     share_prefix_min=t.share_prefix_min)
         self.otc_state = OTCState() if cfg.algorithm.reward.otc.mode == "grpo" else None
         self.replay = None
         if cfg.algorithm.replay == "arpo":
@@ -195,17 +207,13 @@ class Trainer:
                                     sampler=self.policy)
             self.start_iteration = state["iteration"] + 1
             self.policy.sync_weights(model, state["iteration"])  # vLLM starts from the base weights
-            # the saved lr was set by the saved run's schedule; a resume may extend
-            # trainer.iterations, so recompute it from this config's schedule
-            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-                group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)
-            # EPO's cumulative entropy history continues where the checkpoint left it
+            # (the lr is set before every optimizer step from this config's schedule, so a
+            # resume that extends trainer.iterations follows the extended schedule)
+            # stateful algorithm pieces continue where the checkpoint left them
             extra = state.get("extra", {})
-            self.updater.entropy_history.load_state_dict(extra.get("epo_history", {}))
-            if self.otc_state is not None and "otc" in extra:
-                self.otc_state.load_state_dict(extra["otc"])
-            if self.replay is not None and "arpo" in extra:
-                self.replay.load_state_dict(extra["arpo"])
+            for name, piece in self._stateful().items():
+                if name in extra:
+                    piece.load_state_dict(extra[name])
             # episodes written after that checkpoint belong to a run that was cut off
             self.store.delete_after(state["iteration"])
             self.console.print(f"resumed from {escape(str(ckpt))} (iteration {state['iteration']})")
@@ -218,16 +226,6 @@ class Trainer:
             self.console.print(f"dropped {dropped} episodes of an earlier attempt that "
                                "stopped before its first checkpoint")
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
-
-    def _lr_factor(self, step: int) -> float:
-        t = self.cfg.trainer
-        if t.warmup_iterations and step < t.warmup_iterations:
-            return (step + 1) / t.warmup_iterations
-        if t.lr_schedule == "constant":
-            return 1.0
-        span = max(1, t.iterations - t.warmup_iterations)
-        progress = min(1.0, (step - t.warmup_iterations) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def rollout(self, engine: RolloutEngine, seeds: list[int], iteration: int, split: str) -> list[Episode]:
         from rich.progress import Progress
@@ -261,9 +259,15 @@ class Trainer:
         if self.replay is not None:  # after the rollout metrics, so they stay the policy's own
             episodes, replay_metrics = self.replay.apply(episodes)
             metrics.update(replay_metrics)
-        metrics.update(assign_advantages(episodes, cfg.algorithm, self.otc_state))
+        metrics.update(self._credit(episodes))
+        trained = episodes
+        if cfg.algorithm.filter.zero_variance_groups:
+            trained, played, filter_metrics = self._refill(episodes, it)
+            episodes = episodes + played
+            metrics.update(filter_metrics)
+            metrics.update(self._credit(trained))   # batch statistics over the kept groups
         self.store.add_episodes(episodes)
-        samples = build_samples(trainable(episodes), cfg.trainer.samples,
+        samples = build_samples(trainable(trained), cfg.trainer.samples,
                                 cfg.rollout.tree.shared_steps)
         self.policy.sleep()  # vLLM on a GPU frees its memory for the update; no-op otherwise
         with self.console.status(f"update {it}: {len(samples)} samples"):
@@ -272,6 +276,37 @@ class Trainer:
         metrics.update(self.policy.sync_weights(self.policy.model, it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
         return metrics
+
+    def _credit(self, episodes: list[Episode]) -> dict[str, float]:
+        return assign_advantages(episodes, self.cfg.algorithm, self.otc_state,
+                                 max_new_tokens=self.cfg.rollout.max_new_tokens)
+
+    def _refill(self, episodes: list[Episode], it: int) -> tuple[list[Episode], list[Episode], dict]:
+        """Dynamic sampling: the informative groups of ``episodes``, topped up with more
+        rollouts; returns (kept episodes, extra episodes played, filter/ metrics)."""
+        target, retries = self.cfg.rollout.tasks_per_iteration, self.cfg.algorithm.filter.max_retries
+        kept = informative_groups(episodes)
+        dropped = len({ep.group_id for ep in trainable(episodes)}) - len(kept)
+        played: list[Episode] = []
+        tries = 0
+        while len(kept) < target and tries < retries:
+            tries += 1
+            seeds = [int(s) for s in self.task_rng.integers(0, 2**31 - 1, size=target - len(kept))]
+            more = self.rollout(self.train_engine, seeds, it, "train")
+            relabel(more, f"refill{tries}")
+            if self.replay is not None:
+                more, _ = self.replay.apply(more)
+            self._credit(more)
+            played += more
+            new = informative_groups(more)
+            dropped += len({ep.group_id for ep in trainable(more)}) - len(new)
+            kept += new
+        kept = kept[:target]
+        metrics = {"filter/kept_groups": float(len(kept)), "filter/dropped_groups": float(dropped),
+                   "filter/retries": float(tries), "filter/batch_fill": len(kept) / target}
+        if not kept:  # nothing informative at all: train on the batch as played
+            return episodes, played, metrics
+        return [ep for g in kept for ep in g], played, metrics
 
     def evaluate(self, iteration: int) -> dict[str, float]:
         if self.eval_engine is None:
@@ -321,13 +356,15 @@ class Trainer:
         self.console.print(eval_line("eval before training", before), soft_wrap=True)
         return before
 
+    def _stateful(self) -> dict:
+        """Algorithm pieces with state across iterations (``state_dict`` /
+        ``load_state_dict``), saved in every checkpoint and restored on resume."""
+        pieces = {"epo_history": self.updater.entropy_history, "arpo": self.replay,
+                  "otc": self.otc_state}
+        return {name: piece for name, piece in pieces.items() if piece is not None}
+
     def _checkpoint_extra(self) -> dict:
-        extra = {"epo_history": self.updater.entropy_history.state_dict()}
-        if self.replay is not None:
-            extra["arpo"] = self.replay.state_dict()
-        if self.otc_state is not None:
-            extra["otc"] = self.otc_state.state_dict()
-        return extra
+        return {name: piece.state_dict() for name, piece in self._stateful().items()}
 
     def close(self) -> None:
         for engine in (self.train_engine, self.eval_engine):

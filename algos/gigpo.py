@@ -18,7 +18,9 @@ enters R_t of its own step only (pass it as ``undiscounted``).
 Anchors match exactly by default. ``match="similarity"`` lets a state join the first
 existing step group (in order of first appearance within its group) whose
 representative has ``difflib.SequenceMatcher`` ratio >= ``threshold`` (0.95), as the
-reference code does.
+reference code does, with difflib's default ``autojunk=True`` (characters that make up
+more than 1% of a text of 200+ characters, such as spaces, are junk and cannot anchor
+a match, so long descriptions score lower than with ``autojunk=False``).
 
 The episode-level normalisation scope is explicit: ``episode_scope="trajectory"``
 (default, the paper) computes the group's mean/std over trajectories;
@@ -40,7 +42,8 @@ from agentgym.algos.rewards import discounted_returns
 __all__ = ["step_groups", "step_group_advantages", "gigpo_advantages", "GiGPOResult"]
 
 
-def _similar_clusters(group_codes: np.ndarray, anchors: list, threshold: float) -> np.ndarray:
+def _similar_clusters(group_codes: np.ndarray, anchors: list, threshold: float,
+                      autojunk: bool = True) -> np.ndarray:
     """Cluster index per step: first-seen representative with ratio >= threshold.
 
     Exact duplicates are merged first, so the similarity loop runs over the distinct
@@ -62,7 +65,7 @@ def _similar_clusters(group_codes: np.ndarray, anchors: list, threshold: float) 
                 joined = cluster
                 break
         if joined is None:
-            matcher = difflib.SequenceMatcher(None, autojunk=False)
+            matcher = difflib.SequenceMatcher(None, autojunk=autojunk)
             matcher.set_seq2(text)
             reps.setdefault(g, []).append((n_clusters, matcher))
             joined = n_clusters
@@ -72,7 +75,7 @@ def _similar_clusters(group_codes: np.ndarray, anchors: list, threshold: float) 
 
 
 def step_groups(group_ids, anchors, *, match: Literal["exact", "similarity"] = "exact",
-                threshold: float = 0.95) -> np.ndarray:
+                threshold: float = 0.95, autojunk: bool = True) -> np.ndarray:
     """Step-group index (dense ints) per step: same group and same (or similar) anchor."""
     g = factorize(group_ids)
     a = anchors.tolist() if isinstance(anchors, np.ndarray) else list(anchors)
@@ -85,7 +88,7 @@ def step_groups(group_ids, anchors, *, match: Literal["exact", "similarity"] = "
     if match == "similarity":
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"similarity threshold must be in (0, 1], got {threshold}")
-        return _similar_clusters(g, [str(x) for x in a], threshold)
+        return _similar_clusters(g, [str(x) for x in a], threshold, autojunk)
     raise ValueError(f"match must be 'exact' or 'similarity', got {match!r}")
 
 

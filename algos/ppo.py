@@ -22,6 +22,14 @@ __all__ = [
     "token_mean",
     "ppo_clip_loss",
     "kl_low_var",
+    "kl_penalty",
+    "KL_ESTIMATORS",
+    "AGGREGATIONS",
+    "aggregate",
+    "sequence_weights",
+    "sequence_log_ratio",
+    "rollout_correction_weights",
+    "ROLLOUT_CORRECTIONS",
     "entropy_from_logits",
     "logprobs_from_logits",
 ]
@@ -155,6 +163,106 @@ def kl_low_var(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tens
     """
     d = (ref_logprobs.detach() - logprobs).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
     return (torch.exp(d) - d - 1.0).clamp(-10.0, 10.0)
+
+
+KL_ESTIMATORS = ("k1", "k2", "k3")
+
+
+def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
+    """Per-token estimate of KL(pi_theta || pi_ref) from tokens sampled by pi_theta.
+
+    With ``d = log pi_ref - log pi_theta`` (clamped to [-20, 20]):
+    ``k1 = -d`` (unbiased, can be negative), ``k2 = d^2 / 2``, ``k3 = e^d - 1 - d``
+    (``kl_low_var``, clamped to 10 as verl does). ``ref_logprobs`` is a constant.
+    """
+    if estimator == "k3":
+        return kl_low_var(logprobs, ref_logprobs)
+    d = (ref_logprobs.detach() - logprobs).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    if estimator == "k1":
+        return -d
+    if estimator == "k2":
+        return 0.5 * d * d
+    raise ValueError(f"kl estimator must be one of {', '.join(KL_ESTIMATORS)}, got {estimator!r}")
+
+
+AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm")
+
+
+def sequence_weights(lengths: torch.Tensor, mode: str = "token_mean",
+                     norm_length: float | None = None,
+                     copies: torch.Tensor | None = None) -> torch.Tensor:
+    """Weight of each token of sequence i, so that the loss is ``sum_i,t w_i * l_i,t``.
+
+        token_mean               w_i = 1 / sum_j |y_j|
+        seq_mean_token_mean      w_i = 1 / (n * |y_i|)
+        seq_mean_token_sum_norm  w_i = 1 / (n * L)         (Dr.GRPO, L a constant)
+
+    ``lengths`` are the trained tokens per sequence (rows with 0 get weight 0).
+    ``copies[i] = k`` counts sequence i as k identical sequences (a tree step merged
+    from k leaves), so the loss equals the one over the duplicated batch.
+    """
+    lengths = lengths.to(torch.float64)
+    k = torch.ones_like(lengths) if copies is None else copies.to(torch.float64)
+    alive = lengths > 0
+    n = (k * alive).sum().clamp_min(1)
+    if mode == "token_mean":
+        w = torch.full_like(lengths, 1.0) / (k * lengths).sum().clamp_min(1)
+    elif mode == "seq_mean_token_mean":
+        w = 1.0 / (n * lengths.clamp_min(1))
+    elif mode == "seq_mean_token_sum_norm":
+        if norm_length is None or norm_length <= 0:
+            raise ValueError("seq_mean_token_sum_norm needs a positive norm_length (L_max)")
+        w = torch.full_like(lengths, 1.0) / (n * float(norm_length))
+    else:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {mode!r}")
+    return torch.where(alive, w * k, torch.zeros_like(w))
+
+
+def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean",
+              norm_length: float | None = None) -> torch.Tensor:
+    """Reduce ``[B, T]`` token values to a scalar by ``mode`` (see ``sequence_weights``)."""
+    keep = mask if mask.dtype == torch.bool else mask != 0
+    w = sequence_weights(keep.sum(-1), mode, norm_length).to(values.dtype)
+    vals = torch.where(keep, values, torch.zeros_like(values))
+    return (vals * keep.to(values.dtype) * w[:, None]).sum()
+
+
+def sequence_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, rows: torch.Tensor,
+                       n_rows: int) -> torch.Tensor:
+    """GSPO's length-normalised sequence log-ratio, broadcast back to each token.
+
+    Flat tokens with their row index ``rows``: ``log s_i = mean_t (logp - old_logp)`` over
+    row i's tokens; returns ``log s_{rows[k]}`` for every token k (differentiable
+    through all of its row's tokens), for ``ppo_clip_loss(..., old=0)``.
+    """
+    diff = logprobs - old_logprobs.detach()
+    sums = torch.zeros(n_rows, dtype=diff.dtype, device=diff.device).index_add(0, rows, diff)
+    counts = torch.bincount(rows, minlength=n_rows).to(diff.dtype).clamp_min(1)
+    return (sums / counts)[rows]
+
+
+ROLLOUT_CORRECTIONS = ("none", "tis", "mis")
+
+
+def rollout_correction_weights(old_logprobs: torch.Tensor, behaviour_logprobs: torch.Tensor,
+                               mode: str = "none", cap: float = 2.0) -> torch.Tensor:
+    """Per-token importance weight for the sampler/trainer mismatch (a constant).
+
+    ``w = pi_old / pi_behaviour``; ``tis``: ``min(w, cap)`` (truncated importance
+    sampling); ``mis``: ``w`` where ``w <= cap``, else 0 (the token is masked out);
+    ``none``: 1.
+    """
+    if mode == "none":
+        return torch.ones_like(old_logprobs)
+    if cap <= 0:
+        raise ValueError(f"rollout correction cap must be > 0, got {cap}")
+    log_w = (old_logprobs.detach() - behaviour_logprobs.detach()).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    w = torch.exp(log_w)
+    if mode == "tis":
+        return w.clamp(max=cap)
+    if mode == "mis":
+        return torch.where(w <= cap, w, torch.zeros_like(w))
+    raise ValueError(f"rollout_correction must be one of {', '.join(ROLLOUT_CORRECTIONS)}, got {mode!r}")
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:

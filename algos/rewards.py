@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["invalid_action_penalty", "discounted_returns"]
+__all__ = ["invalid_action_penalty", "discounted_returns", "overlong_penalty", "format_reward"]
 
 
 def invalid_action_penalty(step_rewards, action_valid, penalty: float = 0.1) -> np.ndarray:
@@ -105,3 +105,29 @@ def discounted_returns(step_rewards, gamma: float, episode_ids=None, *, undiscou
             raise ValueError(f"undiscounted must have the shape of step_rewards: {u.shape} vs {r.shape}")
         G = G + u
     return G
+
+
+def overlong_penalty(response_lengths, max_length: int, buffer: int, penalty: float = 1.0) -> np.ndarray:
+    """DAPO's soft overlong punishment per reply, with L = max_length, L_c = buffer:
+
+        R_len = 0                              |y| <= L - L_c
+        R_len = penalty * (L - L_c - |y|) / L_c    L - L_c < |y| <= L
+        R_len = -penalty                       |y| > L
+
+    ``buffer=0`` disables it (all zeros). Returns float64.
+    """
+    y = np.asarray(response_lengths, dtype=np.float64)
+    if buffer <= 0:
+        return np.zeros_like(y)
+    if buffer > max_length:
+        raise ValueError(f"overlong buffer {buffer} exceeds the max length {max_length}")
+    start = max_length - buffer
+    soft = (start - y) / buffer
+    return penalty * np.where(y <= start, 0.0, np.where(y <= max_length, soft, -1.0))
+
+
+def format_reward(parsed, weight: float = 0.5) -> np.ndarray:
+    """ARPO's format term per step: ``weight * (-1)`` where the reply could not be
+    parsed into an action, 0 elsewhere (reward = eval + weight * format score)."""
+    ok = np.asarray(parsed, dtype=bool)
+    return np.where(ok, 0.0, -float(weight))

@@ -182,3 +182,44 @@ def test_otc_replaces_the_outcome_reward_and_keeps_the_stored_one():
     # n = 1 (updated before scoring); f(2, 1) = 4/3, sin(4/3 * pi / 2) = 0.86603; wrong -> 0
     assert [ep.info["return"] for ep in eps] == pytest.approx([1.0, 0.86603, 0.0], abs=1e-5)
     assert state.lookup(["q"]).tolist() == [1]
+
+
+# --- reference-faithful shaping ------------------------------------------------------
+
+def test_invalid_action_scope_step_reproduces_verl_agent():
+    """Two trajectories of two steps, both reward 1, one invalid step: verl-agent
+    subtracts 0.1 from that step sample's score only, statistics over step samples
+    (mean_norm): A^E = [-0.075, 0.025, 0.025, 0.025]."""
+    cfg = config_from_dict({"algorithm": {
+        "reward": {"invalid_action_scope": "step"},
+        "advantage": {"normalize": "none", "episode_scope": "step"}}}).algorithm
+    eps = [_episode("g", "a", [0, 1], valid=[False, True]), _episode("g", "b", [0, 1])]
+    assign_advantages(eps, cfg)
+    got = [s.advantage for ep in eps for s in ep.steps]
+    assert got == pytest.approx([-0.075, 0.025, 0.025, 0.025])
+    assert eps[0].info["return"] == pytest.approx(1.0)          # the return keeps the env reward
+    # the default scope lowers the whole trajectory's return instead
+    traj = config_from_dict({"algorithm": {"advantage": {"normalize": "none",
+                                                          "episode_scope": "step"}}}).algorithm
+    assign_advantages(eps, traj)
+    assert [s.advantage for ep in eps for s in ep.steps] == pytest.approx([-0.05, -0.05, 0.05, 0.05])
+
+
+def test_invalid_action_scope_step_needs_step_statistics():
+    from agentgym.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="episode_scope=step"):
+        config_from_dict({"algorithm": {"reward": {"invalid_action_scope": "step"}}})
+
+
+def test_overlong_and_format_rewards_enter_the_return():
+    cfg = config_from_dict({"algorithm": {
+        "reward": {"overlong": {"buffer": 4}, "format": 0.5},
+        "advantage": {"normalize": "none"}}}).algorithm
+    a, b = _episode("g", "a", [1.0]), _episode("g", "b", [1.0])
+    a.steps[0].response_ids = [2] * 18        # L = 20, L_c = 4: 18 tokens -> -0.5
+    b.steps[0].action = None                  # unparseable: 0.5 * -1
+    metrics = assign_advantages([a, b], cfg, max_new_tokens=20)
+    assert a.info["return"] == pytest.approx(0.5) and b.info["return"] == pytest.approx(0.5)
+    assert metrics["credit/overlong_share"] == 0.5
+    assert metrics["credit/format_reward_mean"] == pytest.approx(-0.25)

@@ -1,6 +1,7 @@
 """End to end with the tiny model: train, store, metrics, checkpoints, resume, eval."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -67,13 +68,22 @@ def test_training_writes_store_metrics_plot_and_checkpoints(tmp_path, capsys):
     assert any(not torch.equal(first[k], second[k]) for k in first)
 
 
-def test_resume_is_equivalent_to_a_straight_run(tmp_path):
+@pytest.mark.parametrize("ppo", [[], ["trainer.ppo_epochs=2", "trainer.mini_batch_size=4"]],
+                         ids=["one-step", "epochs-2"])
+def test_resume_is_equivalent_to_a_straight_run(tmp_path, ppo):
     # the entropy bonus gives a gradient (the tiny model never wins): a resume that
     # used the cut run's learning rate schedule would then diverge
-    bonus = "algorithm.loss.entropy_coef=0.01"
-    straight = _train(tmp_path / "straight", "trainer.iterations=2", bonus)
-    cut = _train(tmp_path / "cut", "trainer.iterations=1", bonus)
-    _train(cut, "trainer.iterations=2", bonus, resume=True)
+    bonus = ["algorithm.loss.entropy_coef=0.01", *ppo]
+    straight = _train(tmp_path / "straight", "trainer.iterations=2", *bonus)
+    if ppo:
+        # several steps per iteration: the cosine over 1 iteration differs from the first
+        # half of one over 2, so cut the straight run itself after its first iteration
+        cut = tmp_path / "cut"
+        shutil.copytree(straight, cut)
+        shutil.rmtree(cut / "checkpoints" / "iter_000002")
+    else:
+        cut = _train(tmp_path / "cut", "trainer.iterations=1", *bonus)
+    _train(cut, "trainer.iterations=2", *bonus, resume=True)
     a, b = _weights(straight, 2), _weights(cut, 2)
     assert a.keys() == b.keys()
     for k in a:
@@ -247,3 +257,37 @@ def test_arpo_replays_successes_into_all_failed_groups_and_resumes(tmp_path):
     # the buffer came back with the checkpoint: nothing was lost, failures still get replays
     assert resumed["arpo/buffer_episodes"] >= records[1]["arpo/buffer_episodes"]
     assert resumed["arpo/replaced_groups"] == resumed["arpo/all_failed_groups"]
+
+
+class LengthParityEnv(ParityEnv):
+    """On even seeds, wins when the reply has an even number of characters (the tiny
+    model's random replies give mixed groups); odd seeds always lose (flat groups)."""
+
+    def step(self, action):
+        won = self.even and len(action) % 2 == 0
+        return "Done.", float(won), True, False, {**self._info(), "won": won, "task_type": "parity"}
+
+
+agentgym.register("test/LengthParity-v0", entry_point=LengthParityEnv, max_episode_steps=1)
+register_template("test/LengthParity-v0", PromptTemplate(system="Say anything.", raw_action=True))
+
+
+def test_zero_variance_filter_refills_the_batch_and_reports_retries(tmp_path):
+    # ParityEnv: every group's returns are all equal, so nothing is informative and the
+    # filter plays max_retries more rollouts, then trains on the batch as played
+    flat = ["env.id=test/Parity-v0", "algorithm.filter.zero_variance_groups=true",
+            "algorithm.filter.max_retries=2"]
+    run = _train(tmp_path / "flat", "trainer.iterations=1", *flat)
+    m = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert (m["filter/kept_groups"], m["filter/retries"], m["filter/dropped_groups"]) == (0, 2, 6)
+    with EpisodeStore(run / "episodes.db") as store:
+        assert store.count(split="train") == 6 * 3
+        ids = [e.episode_id for e in store.query(split="train", limit=100)]
+        assert sum("refill2" in i for i in ids) == 2 * 3
+    mixed = ["env.id=test/LengthParity-v0", "algorithm.filter.zero_variance_groups=true",
+             "algorithm.filter.max_retries=3", "rollout.temperature=2.0"]
+    run = _train(tmp_path / "mixed", "trainer.iterations=1", *mixed)
+    m = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert m["filter/kept_groups"] >= 1 and m["filter/retries"] <= 3
+    # only the kept groups were trained on, and none of them has all-equal returns
+    assert m["credit/zero_variance_groups"] == 0.0

@@ -27,7 +27,7 @@ from agentgym.store import EpisodeStore
 def otc_credit(original, state: OTCState, max_tool_calls: int, alpha: float):
     """``assign_advantages`` with each episode's outcome replaced by its OTC-GRPO reward."""
 
-    def assign(episodes, cfg):
+    def assign(episodes, cfg, *args, **kwargs):
         eps = trainable(episodes)
         metrics = {}
         if eps:
@@ -36,7 +36,7 @@ def otc_credit(original, state: OTCState, max_tool_calls: int, alpha: float):
                                             max_tool_calls, alpha, state)
             for step, r in zip((s for ep in eps for s in ep.steps), new):
                 step.reward = float(r)
-        return {**original(episodes, cfg), **metrics}
+        return {**original(episodes, cfg, *args, **kwargs), **metrics}
 
     return assign
 

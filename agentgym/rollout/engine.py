@@ -48,6 +48,7 @@ class RolloutSettings:
     context: str = "window"
     sampling: SamplingParams = field(default_factory=SamplingParams)
     max_context: int | None = None   # None: the policy's own limit
+    end_on_unparseable: bool = False  # ARPO's format reward: an unparseable reply ends the episode
 
 
 @dataclass
@@ -287,7 +288,9 @@ class RolloutEngine:
             x.episode.total_reward += step.reward
             x.history.append(Turn(x.observation, p.action or "(no action)"))
             x.observation, x.info = obs, info
-            if terminated or truncated:
+            if p.action is None and s.end_on_unparseable:
+                self._finish(x, FAILURE, None)
+            elif terminated or truncated:
                 won = bool(info.get("won", False))
                 reason = SUCCESS if won else (FAILURE if terminated else MAX_STEPS)
                 self._finish(x, reason, None)
