@@ -60,6 +60,9 @@ def cmd_check(args) -> int:
     env = agentgym.make(args.env_id, **parse_pairs(args.kwargs))
     report = check_env(env, env_id=args.env_id, episodes=args.episodes, seed=args.seed,
                        agent=args.agent)
+    from agentgym.rollout.fork import check_fork  # tree rollouts: snapshot or replay, deterministic?
+    report.results.append(check_fork(lambda: agentgym.make(args.env_id, **parse_pairs(args.kwargs)),
+                                     seed=args.seed))
     report.render()
     return 0 if report.ok else 1
 

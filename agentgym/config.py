@@ -81,6 +81,31 @@ class ModelConfig:
 
 
 @dataclass
+class TreeConfig:
+    """``rollout.tree``: the shape of Tree-GRPO and TreePO trees; training on shared steps."""
+    trees: int = 2                      # tree_grpo: M trees per task (each starts as a chain)
+    rounds: int = 1                     # tree_grpo: L expansion rounds
+    expansions: int = 3                 # tree_grpo: N nodes expanded per tree per round
+    replacement: bool = True            # tree_grpo: draw nodes with replacement (official code)
+    width: int = 2                      # treepo: paths started per task
+    branch: int = 2                     # treepo: a surviving path forks into this many per turn
+    leaves: int = 8                     # treepo: leaf budget per task
+    shared_steps: str = "duplicate"     # duplicate (one sample per leaf) | merge (one, weighted)
+
+
+@dataclass
+class BranchingConfig:
+    """``rollout.arpo``: ARPO's entropy-adaptive branching (tool use)."""
+    budget: int = 8                     # leaves per task
+    initial: int = 4                    # chains started per task (the paper: budget / 2)
+    beta: float = 0.5                   # P(branch) = clip(beta + weight * dH, 0, 1)
+    weight: float = 0.2
+    entropy_tokens: int = 20            # entropy of the first <= this many tokens of a reply
+    rule: str = "paper"                 # paper | official (U - weight * dH <= beta, beam forks)
+    beam: int = 2                       # official rule: children per branching
+
+
+@dataclass
 class RolloutConfig:
     backend: str = "hf"                 # hf | openai (evaluation only)
     base_url: Optional[str] = None      # for backend=openai
@@ -97,6 +122,9 @@ class RolloutConfig:
     env_pool: str = "auto"              # auto (the env's preference) | thread | process
     step_timeout_s: float = bounded(60.0, gt=0)  # an environment step slower than this ends the episode
     max_context: Optional[int] = bounded(None, ge=1)  # None: the model's own limit
+    strategy: str = "chain"             # chain | tree_grpo | treepo | arpo (training rollouts)
+    tree: TreeConfig = field(default_factory=TreeConfig)
+    arpo: BranchingConfig = field(default_factory=BranchingConfig)
 
 
 @dataclass
@@ -122,7 +150,8 @@ class EMPGConfig:
 
 @dataclass
 class AdvantageConfig:
-    episode: str = "grpo"               # grpo | rloo
+    episode: str = "grpo"               # grpo | rloo | tree_grpo | treepo (tree rollouts)
+    attribution: str = "soft"           # soft | hard: a step shared by leaves gets their mean
     normalize: str = "std"              # std | none  (grpo only)
     episode_scope: str = "trajectory"   # trajectory | step: group mean/std over trajectories or step samples
     step: str = "none"                  # none | gigpo | salt
@@ -217,7 +246,8 @@ class Config:
 
 CHOICES = {
     "rollout.backend": ("hf", "openai"),
-    "algorithm.advantage.episode": ("grpo", "rloo"),
+    "algorithm.advantage.episode": ("grpo", "rloo", "tree_grpo", "treepo"),
+    "algorithm.advantage.attribution": ("soft", "hard"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
     "algorithm.advantage.step": ("none", "gigpo", "salt"),
@@ -233,6 +263,9 @@ CHOICES = {
     "trainer.samples": ("per_step", "trajectory"),
     "rollout.context": ("window", "conversation"),
     "rollout.env_pool": ("auto", "thread", "process"),
+    "rollout.strategy": ("chain", "tree_grpo", "treepo", "arpo"),
+    "rollout.tree.shared_steps": ("duplicate", "merge"),
+    "rollout.arpo.rule": ("paper", "official"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }
 
@@ -356,6 +389,9 @@ def config_from_dict(data: dict) -> Config:
     _check_ranges(cfg)
     _check_choices(cfg)
     _check_algorithm(cfg.algorithm)
+    _check_strategy(cfg.rollout)
+    if cfg.rollout.tree.shared_steps == "merge" and cfg.trainer.samples != "per_step":
+        raise ConfigError("rollout.tree.shared_steps=merge needs trainer.samples=per_step")
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
@@ -371,6 +407,25 @@ def _check_algorithm(algo: AlgorithmConfig) -> None:
     if epo.kappa_high < epo.kappa_low:
         raise ConfigError("algorithm.loss.epo needs 0 <= kappa_low <= kappa_high, got "
                           f"{epo.kappa_low}, {epo.kappa_high}")
+
+
+def _check_strategy(r: RolloutConfig) -> None:
+    """Tree and branching budgets that cannot be met fail here, before any model loads."""
+    t, a = r.tree, r.arpo
+    if r.strategy == "tree_grpo" and (t.trees < 1 or t.rounds < 0 or t.expansions < 1):
+        raise ConfigError("rollout.tree needs trees >= 1, rounds >= 0 and expansions >= 1, got "
+                          f"{t.trees}, {t.rounds}, {t.expansions}")
+    if r.strategy == "treepo" and not (1 <= t.width <= t.leaves and t.branch >= 2):
+        raise ConfigError(f"rollout.tree needs 1 <= width <= leaves and branch >= 2, got width "
+                          f"{t.width}, leaves {t.leaves}, branch {t.branch}")
+    if r.strategy == "arpo":
+        if not 1 <= a.initial <= a.budget:
+            raise ConfigError(f"rollout.arpo.initial ({a.initial} chains) must be between 1 and "
+                              f"rollout.arpo.budget ({a.budget} leaves per task)")
+        if a.entropy_tokens < 1 or a.beam < 1:
+            raise ConfigError("rollout.arpo needs entropy_tokens >= 1 and beam >= 1")
+    if r.strategy != "chain" and r.backend != "hf":
+        raise ConfigError(f"rollout.strategy={r.strategy} needs rollout.backend=hf")
 
 
 def _check_shapes(user: Any, schema: type, path: str) -> None:

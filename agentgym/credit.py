@@ -30,6 +30,7 @@ from agentgym.algos.rewards import discounted_returns, invalid_action_penalty
 from agentgym.algos.salt import salt_advantages, transition_nodes
 from agentgym.config import AlgorithmConfig
 from agentgym.episode import ENV_ERROR, TIMEOUT, Episode
+from agentgym.tree_credit import TREE_ESTIMATORS, hard_attribution, tree_episode_advantages
 
 
 def trainable(episodes: list[Episode]) -> list[Episode]:
@@ -93,7 +94,10 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
         opts["normalize"] = adv_cfg.normalize
         if adv_cfg.episode_scope == "step":
             opts["counts"] = lengths
-    a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
+    if adv_cfg.episode in TREE_ESTIMATORS:
+        a_episode = tree_episode_advantages(adv_cfg.episode, eps, returns, adv_cfg.normalize)[owner]
+    else:
+        a_episode = episode_advantages(adv_cfg.episode, returns, group_of_ep, **opts)[owner]
 
     parts: dict[str, np.ndarray] = {"episode": a_episode}
     metrics: dict[str, float] = dict(otc_metrics)
@@ -133,6 +137,10 @@ def assign_advantages(episodes: list[Episode], cfg: AlgorithmConfig,
                         "credit/empg_scale_min": float(res.scale.min()),
                         "credit/empg_scale_max": float(res.scale.max()),
                         "credit/empg_shift": res.shift})
+
+    if adv_cfg.attribution == "hard":
+        parts["soft"] = advantage
+        advantage = hard_attribution(advantage, eps)
 
     for k, step in enumerate(steps):
         step.advantage = float(advantage[k])

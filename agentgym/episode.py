@@ -65,7 +65,28 @@ class Episode:
     task_type: str | None = None
     final_observation: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    # branching rollouts: a fork continues ``parent_id``'s first ``branch_step`` steps
+    # (copied into ``steps``, each marked ``info["shared_from"]`` with the episode that
+    # sampled it) and carries its tree's root id in ``tree_id``. Roots and chains: None.
+    tree_id: str | None = None
+    parent_id: str | None = None
+    branch_step: int = 0
 
     @property
     def length(self) -> int:
         return len(self.steps)
+
+    @property
+    def root_id(self) -> str:
+        """The id of the episode this one's tree grew from (its own id for a root)."""
+        return self.tree_id or self.episode_id
+
+    def node_key(self, index: int) -> str:
+        """The tree node of step ``index``: the same for every leaf sharing that step."""
+        step = self.steps[index]
+        return f"{step.info.get('shared_from', self.episode_id)}\x00{step.index}"
+
+    @property
+    def own_steps(self) -> list[Step]:
+        """The steps this episode sampled itself (not inherited from its parent)."""
+        return self.steps[self.branch_step:]

@@ -111,6 +111,7 @@ def parquet_schema(tokens: bool = True):
         ("won", pa.bool_()), ("total_reward", pa.float64()), ("length", pa.int64()),
         ("termination", pa.string()), ("error", pa.string()),
         ("final_observation", pa.string()), ("info", pa.string()),
+        ("tree_id", pa.string()), ("parent_id", pa.string()), ("branch_step", pa.int64()),
         ("steps", pa.list_(pa.struct(step)))])
 
 

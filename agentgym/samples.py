@@ -27,6 +27,7 @@ class Sample:
     behaviour_logprobs: list[float]  # per token, from the rollout; 0 where the mask is 0
     episode_id: str
     step: int                       # -1 for a whole-trajectory sample
+    weight: float = 1.0             # k for a step merged from k leaves of a tree
 
 
 def per_step_samples(episodes: list[Episode]) -> list[Sample]:
@@ -70,9 +71,30 @@ def trajectory_samples(episodes: list[Episode]) -> list[Sample]:
     return out
 
 
-def build_samples(episodes: list[Episode], mode: str = "per_step") -> list[Sample]:
+def merge_shared_steps(episodes: list[Episode], samples: list[Sample]) -> list[Sample]:
+    """Tree rollouts, ``rollout.tree.shared_steps=merge``: a step k leaves share becomes
+    one sample with the mean of their advantages and weight k, so the loss equals that
+    of the k duplicated samples when their advantages agree (PPO's loss is linear in
+    the per-token weight)."""
+    keys = [ep.node_key(k) for ep in episodes for k, st in enumerate(ep.steps) if st.response_ids]
+    merged: dict[str, list[Sample]] = {}
+    for key, sample in zip(keys, samples):
+        merged.setdefault(key, []).append(sample)
+    out = []
+    for rows in merged.values():
+        first = rows[0]
+        mean = sum(r.advantages[-1] for r in rows) / len(rows)
+        out.append(Sample(first.input_ids, first.loss_mask,
+                          [mean if m else 0.0 for m in first.loss_mask], first.behaviour_logprobs,
+                          first.episode_id, first.step, weight=float(len(rows))))
+    return out
+
+
+def build_samples(episodes: list[Episode], mode: str = "per_step",
+                  shared_steps: str = "duplicate") -> list[Sample]:
     if mode == "per_step":
-        return per_step_samples(episodes)
+        samples = per_step_samples(episodes)
+        return merge_shared_steps(episodes, samples) if shared_steps == "merge" else samples
     if mode == "trajectory":
         return trajectory_samples(episodes)
     raise AgentGymError(f"unknown sample mode {mode!r}: use per_step or trajectory")
@@ -87,6 +109,7 @@ def collate(samples: list[Sample], pad_id: int) -> dict[str, torch.Tensor]:
     loss_mask = torch.zeros((n, width), dtype=torch.float32)
     advantages = torch.zeros((n, width), dtype=torch.float32)
     behaviour = torch.zeros((n, width), dtype=torch.float32)
+    weights = torch.zeros((n, width), dtype=torch.float32)
     for i, s in enumerate(samples):
         k = len(s.input_ids)
         input_ids[i, :k] = torch.tensor(s.input_ids, dtype=torch.long)
@@ -94,5 +117,6 @@ def collate(samples: list[Sample], pad_id: int) -> dict[str, torch.Tensor]:
         loss_mask[i, :k] = torch.tensor(s.loss_mask, dtype=torch.float32)
         advantages[i, :k] = torch.tensor(s.advantages, dtype=torch.float32)
         behaviour[i, :k] = torch.tensor(s.behaviour_logprobs, dtype=torch.float32)
+        weights[i, :k] = loss_mask[i, :k] * s.weight
     return {"input_ids": input_ids, "attention_mask": attention, "loss_mask": loss_mask,
-            "advantages": advantages, "behaviour_logprobs": behaviour}
+            "advantages": advantages, "behaviour_logprobs": behaviour, "weights": weights}

@@ -23,6 +23,13 @@ into ``CHUNK_TOKENS``-token chunks stored once by content hash; a step keeps the
 row ids (int64 BLOB, ``steps.prompt_chunks``) and ``prompt_len``. Identical prompts and
 identical chunk-aligned prefixes are therefore stored once.
 
+Tree rollouts (schema 2): a forked episode's first ``branch_step`` steps are its
+parent's; they are stored once, with the episode that sampled them, and the fork keeps
+a row in ``tree_links`` (tree id, parent, branch step, and per shared step its origin
+episode and the fork's own advantage). ``get_episode`` reassembles the full trajectory.
+A schema-1 store is migrated in place when opened for writing (one new table); opened
+read-only, it reads as a store of chains.
+
 Round trip: ``get_episode`` returns an :class:`~agentgym.episode.Episode` equal to the
 one written, except that logprobs and entropies pass through float32 (exact when they
 came from a float32 model, as they usually do), NaN floats read back as ``None`` (SQLite
@@ -54,7 +61,7 @@ from agentgym.errors import AgentGymError
 from agentgym.rundir import filesystem_error
 
 DB_NAME = "episodes.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHUNK_TOKENS = 128
 FILTERS = ("run_id", "iteration", "split", "group_id", "env_id", "task_id", "task_type",
            "won", "termination", "episode_id", "has_error")
@@ -92,8 +99,15 @@ CREATE TABLE steps (
     response_text TEXT NOT NULL, action TEXT, action_valid INTEGER NOT NULL, reward REAL,
     anchor TEXT NOT NULL, entropy_mean REAL, advantage REAL, advantage_parts TEXT NOT NULL,
     timings TEXT NOT NULL, error TEXT, info TEXT NOT NULL,
-    UNIQUE (episode_id, step))
+    UNIQUE (episode_id, step));
+CREATE TABLE tree_links (
+    episode_id TEXT PRIMARY KEY REFERENCES episodes (episode_id), tree_id TEXT,
+    parent_id TEXT, branch_step INTEGER NOT NULL, shared TEXT NOT NULL)
 """
+# schema 1 -> 2: tree rollouts (the tables of schema 1 are unchanged)
+_MIGRATE_1_2 = ("CREATE TABLE tree_links (episode_id TEXT PRIMARY KEY REFERENCES episodes "
+                "(episode_id), tree_id TEXT, parent_id TEXT, branch_step INTEGER NOT NULL, "
+                "shared TEXT NOT NULL)",)
 # Read-side indexes (the viewer's filters); added to older stores on a writable open.
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS episodes_env_id ON episodes (env_id)",
@@ -224,12 +238,19 @@ class EpisodeStore:
                         self._con.execute(statement)
                     found = str(SCHEMA_VERSION)
                     self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (found,))
+                if found == "1":
+                    for statement in _MIGRATE_1_2:
+                        self._con.execute(statement)
+                    found = str(SCHEMA_VERSION)
+                    self._con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                      (found,))
                 if found == str(SCHEMA_VERSION):
                     for statement in _INDEXES:
                         self._con.execute(statement)
-        if found != str(SCHEMA_VERSION):
+        self._trees = found == str(SCHEMA_VERSION)   # a read-only schema-1 store has none
+        if found not in ("1", str(SCHEMA_VERSION)):
             raise AgentGymError(f"{self.path} has episode-store schema version {found}; "
-                                f"this agentgym reads version {SCHEMA_VERSION}")
+                                f"this agentgym reads versions 1 to {SCHEMA_VERSION}")
 
     def _schema_version(self) -> str | None:
         row = self._con.execute(
@@ -277,10 +298,14 @@ class EpisodeStore:
                ep.termination, ep.error, ep.final_observation, _json(ep.info), time.time())
         self._con.execute(f"INSERT INTO episodes ({', '.join(_SUMMARY_COLUMNS)}) "
                           f"VALUES ({_marks(len(row))})", row)
+        if ep.tree_id is not None or ep.parent_id is not None:
+            self._con.execute("INSERT INTO tree_links VALUES (?, ?, ?, ?, ?)",
+                              (ep.episode_id, ep.tree_id, ep.parent_id, ep.branch_step,
+                               _json(_shared(ep.steps[:ep.branch_step], ep.episode_id))))
         self._con.executemany(
             f"INSERT INTO steps (episode_id, {', '.join(_STEP_COLUMNS)}) "
             f"VALUES ({_marks(len(_STEP_COLUMNS) + 1)})",
-            [(ep.episode_id, *self._step_row(step)) for step in ep.steps])
+            [(ep.episode_id, *self._step_row(step)) for step in ep.own_steps])
 
     def _step_row(self, s: Step) -> tuple:
         return (s.index, s.observation, len(s.prompt_ids), self._put_prompt(s.prompt_ids),
@@ -324,6 +349,14 @@ class EpisodeStore:
         if not steps and not self._exists(episode_id):
             raise EpisodeNotFound(f"no episode {episode_id!r} in {self.path}")
         parts = [{}] * len(advantages) if parts is None else parts
+        link = self._link(episode_id)
+        if link is not None and link[2]:   # the fork's own advantages of its shared steps
+            k = link[2]
+            shared = [[origin, a, p] for (origin, _, _), a, p
+                      in zip(json.loads(link[3]), advantages[:k], parts[:k])]
+            self._con.execute("UPDATE tree_links SET shared = ? WHERE episode_id = ?",
+                              (_json(shared), episode_id))
+            advantages, parts = advantages[k:], parts[k:]
         if not len(steps) == len(advantages) == len(parts):
             raise ValueError(f"episode {episode_id} has {len(steps)} steps; got "
                              f"{len(advantages)} advantages and {len(parts)} parts")
@@ -342,8 +375,18 @@ class EpisodeStore:
             self._con.execute("DELETE FROM steps WHERE episode_id IN "
                               "(SELECT episode_id FROM episodes WHERE iteration > ?)",
                               (iteration,))
+            self._con.execute("DELETE FROM tree_links WHERE episode_id IN "
+                              "(SELECT episode_id FROM episodes WHERE iteration > ?)",
+                              (iteration,))
             return self._con.execute("DELETE FROM episodes WHERE iteration > ?",
                                      (iteration,)).rowcount
+
+    def _link(self, episode_id: str) -> tuple | None:
+        """(tree_id, parent_id, branch_step, shared) of a fork, None for a chain."""
+        if not self._trees:
+            return None
+        return self._con.execute("SELECT tree_id, parent_id, branch_step, shared FROM tree_links "
+                                 "WHERE episode_id = ?", (episode_id,)).fetchone()
 
     def _exists(self, episode_id: str) -> bool:
         return self._con.execute("SELECT 1 FROM episodes WHERE episode_id = ?",
@@ -359,18 +402,31 @@ class EpisodeStore:
                 (episode_id,)).fetchone()
             if row is None:
                 raise EpisodeNotFound(f"no episode {episode_id!r} in {self.path}")
-            rows = self._con.execute(
+            link = self._link(episode_id)
+            shared = json.loads(link[3]) if link is not None else []
+            rows = [self._con.execute(f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE "
+                                      "episode_id = ? AND step = ?", (origin, k)).fetchone()
+                    for k, (origin, _, _) in enumerate(shared)]
+            if any(r is None for r in rows):
+                raise AgentGymError(f"{self.path}: episode {episode_id} shares steps with an "
+                                    "episode that is not in the store")
+            rows += self._con.execute(
                 f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE episode_id = ? "
                 "ORDER BY step", (episode_id,)).fetchall()
             prompts = self._get_prompts([r[3] for r in rows])
         s = EpisodeSummary.from_row(row)
         steps = [_step(r, prompt) for r, prompt in zip(rows, prompts)]
+        for step, (origin, advantage, parts) in zip(steps, shared):
+            step.info["shared_from"] = origin
+            step.advantage, step.advantage_parts = advantage, parts
+        tree_id, parent_id, branch_step = link[:3] if link is not None else (None, None, 0)
         return Episode(run_id=s.run_id, iteration=s.iteration, split=s.split,
                        group_id=s.group_id, episode_id=s.episode_id, env_id=s.env_id,
                        task_id=s.task_id, seed=s.seed, steps=steps, won=s.won,
                        total_reward=s.total_reward, termination=s.termination,
                        error=s.error, task_type=s.task_type,
-                       final_observation=s.final_observation, info=s.info)
+                       final_observation=s.final_observation, info=s.info,
+                       tree_id=tree_id, parent_id=parent_id, branch_step=branch_step)
 
     def _get_prompts(self, chunk_refs: list[bytes]) -> list[list[int]]:
         refs = [np.frombuffer(blob, dtype=_REFS).tolist() for blob in chunk_refs]
@@ -515,6 +571,15 @@ def _step(row: Sequence[Any], prompt_ids: list[int]) -> Step:
                 action=action, action_valid=bool(action_valid), reward=reward, anchor=anchor,
                 timings=json.loads(timings), error=error, advantage=advantage,
                 advantage_parts=json.loads(advantage_parts), info=json.loads(info))
+
+
+def _shared(steps: Sequence[Step], episode_id: str) -> list[list]:
+    """Per shared step of a fork: [origin episode, the fork's advantage, its parts]."""
+    for s in steps:
+        if "shared_from" not in s.info:
+            raise ValueError(f"episode {episode_id}: step {s.index} is before branch_step but "
+                             "has no info['shared_from'] (the episode that sampled it)")
+    return [[s.info["shared_from"], s.advantage, s.advantage_parts] for s in steps]
 
 
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -43,6 +43,7 @@ from agentgym.preflight import preflight
 from agentgym.prompting import template_for
 from agentgym.registry import resolve_id
 from agentgym.rollout import RolloutEngine, RolloutSettings
+from agentgym.rollout.strategies import make_strategy
 from agentgym.rundir import RunDirLock
 from agentgym.samples import build_samples
 from agentgym.store import EpisodeStore
@@ -90,8 +91,10 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         sampling=sampling, max_context=cfg.rollout.max_context)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
+    strategy = make_strategy("chain" if evaluating else cfg.rollout.strategy, settings.group_size,
+                             cfg.rollout.tree, cfg.rollout.arpo, seed=cfg.trainer.seed)
     return RolloutEngine(policy, pool, template_for(resolve_id(cfg.env.id)), settings,
-                         env_id=cfg.env.id, run_id=run_id)
+                         env_id=cfg.env.id, run_id=run_id, strategy=strategy)
 
 
 def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
@@ -241,14 +244,17 @@ class Trainer:
             raise AgentGymError(f"iteration {it}: no episode could be trained on; every one "
                                 f"ended in an environment failure, e.g. {first}")
         metrics = episode_metrics(episodes, "rollout")
-        generated = sum(len(s.response_ids) for ep in episodes for s in ep.steps)
+        generated = sum(len(s.response_ids) for ep in episodes for s in ep.own_steps)
         metrics.update({"perf/rollout_s": rollout_s, "perf/tokens_per_s": generated / rollout_s})
+        metrics.update(self.train_engine.budget.metrics())
+        metrics.update(self.train_engine.strategy.metrics())
         if self.replay is not None:  # after the rollout metrics, so they stay the policy's own
             episodes, replay_metrics = self.replay.apply(episodes)
             metrics.update(replay_metrics)
         metrics.update(assign_advantages(episodes, cfg.algorithm, self.otc_state))
         self.store.add_episodes(episodes)
-        samples = build_samples(trainable(episodes), cfg.trainer.samples)
+        samples = build_samples(trainable(episodes), cfg.trainer.samples,
+                                cfg.rollout.tree.shared_steps)
         with self.console.status(f"update {it}: {len(samples)} samples"):
             metrics.update(self.updater.step(samples, iteration=it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0

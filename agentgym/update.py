@@ -76,7 +76,7 @@ class PolicyUpdater:
         """
         t0 = time.perf_counter()
         self.model.train()
-        total_tokens = sum(sum(s.loss_mask) for s in samples)
+        total_tokens = sum(s.weight * sum(s.loss_mask) for s in samples)  # merged tree steps weigh k
         if total_tokens == 0:
             return {}
         epo = self.loss.entropy == "epo"
@@ -103,14 +103,16 @@ class PolicyUpdater:
             old = logp.detach()
             adv = batch["advantages"][:, 1:][predict]
             ones = torch.ones_like(logp)
+            weight = batch["weights"][:, 1:][predict].to(logp.device, logp.dtype)
             policy_loss, stats = ppo_clip_loss(logp, old, adv, ones, clip_low=self.loss.clip_low,
                                                clip_high=self.loss.clip_high,
                                                dual_clip=self.loss.dual_clip)
+            policy_loss = policy_loss * weight
             loss = policy_loss.sum()
             entropy = entropy_from_logits(logits) if self.loss.entropy_coef > 0 or epo else \
                 entropy_from_logits(logits.detach())
             if self.loss.entropy_coef > 0:
-                loss = loss - self.loss.entropy_coef * entropy.sum()
+                loss = loss - self.loss.entropy_coef * (entropy * weight).sum()
             extra = 0.0
             if epo:
                 rows = order[start:start + self.micro_batch]
@@ -132,15 +134,16 @@ class PolicyUpdater:
                 with torch.no_grad():
                     _, ref_logp = self._token_stats(self.ref_model, batch, predict)
                 kl = kl_low_var(logp, ref_logp)
-                loss = loss + self.loss.kl_coef * kl.sum()
-                sums["loss/kl"] += float(kl.detach().sum())
+                loss = loss + self.loss.kl_coef * (kl * weight).sum()
+                sums["loss/kl"] += float((kl.detach() * weight).sum())
             (loss / total_tokens + extra).backward()
             behaviour = batch["behaviour_logprobs"][:, 1:][predict]
             sums["loss/policy"] += float(policy_loss.detach().sum())
-            sums["loss/entropy"] += float(entropy.detach().sum())
-            sums["actor/clip_frac"] += float(stats["clip_frac"]) * n
-            sums["actor/approx_kl"] += float(stats["approx_kl"]) * n
-            sums["actor/behaviour_logprob_diff"] += float((old - behaviour).abs().sum())
+            n_weighted = float(weight.sum())
+            sums["loss/entropy"] += float((entropy.detach() * weight).sum())
+            sums["actor/clip_frac"] += float(stats["clip_frac"]) * n_weighted
+            sums["actor/approx_kl"] += float(stats["approx_kl"]) * n_weighted
+            sums["actor/behaviour_logprob_diff"] += float(((old - behaviour).abs() * weight).sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
         self.optimizer.step()

@@ -15,23 +15,9 @@ import agentgym
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
 from agentgym.prompting import PromptTemplate, template_for
-from tests.toy_envs import CrashingEnv, GuessEnv
+from tests.toy_envs import CrashingEnv, EchoEnv, GuessEnv
 
 FIXTURE = Path(__file__).parent / "data" / "golden_chain.json"
-
-
-
-class EchoEnv(GuessEnv):
-    """Whole replies are actions: the episode ends (rewarded by the reply's length) when a
-    reply's character codes sum to a multiple of 3, so episodes end at different turns."""
-
-    def step(self, action):
-        code = sum(map(ord, action))
-        done = code % 3 == 0
-        self.tried.add(code % 7)
-        return f"echo {code % 97}", float(len(action) % 2) if done else 0.0, done, False, \
-            dict(self._info(valid=bool(action)), won=done and len(action) % 2 == 1)
-
 
 agentgym.register("test/GoldenGuess-v0", entry_point=GuessEnv, max_episode_steps=3)
 agentgym.register("test/GoldenEcho-v0", entry_point=EchoEnv, max_episode_steps=5)

@@ -40,11 +40,9 @@ trainer: {iterations: 1, lr: 1.0e-3, micro_batch: 8, checkpoint_every: 1}
 """
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
+def _train(root, overrides=()):
     (root / "tw.yaml").write_text(CONFIG)
-    cfg = load_config(root / "tw.yaml", [f"logging.run_dir={root / 'run'}"])
+    cfg = load_config(root / "tw.yaml", [f"logging.run_dir={root / 'run'}", *overrides])
     trainer = Trainer(cfg)
     try:
         trainer.train()
@@ -54,8 +52,30 @@ def real_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def tree_run(tmp_path_factory):
+    """The same run with Tree-GRPO rollouts: 2 trees, two expansions each (6 leaves)."""
+    return _train(tmp_path_factory.mktemp("browser-tree"), [
+        "rollout.strategy=tree_grpo", "rollout.tree.trees=2", "rollout.tree.expansions=2",
+        "algorithm.advantage.episode=tree_grpo"])
+
+
+@pytest.fixture(scope="module")
 def viewer(real_run):
-    """The viewer's aiohttp app serving ``real_run`` on 127.0.0.1 from a thread."""
+    yield from _serving(real_run)
+
+
+@pytest.fixture(scope="module")
+def tree_viewer(tree_run):
+    yield from _serving(tree_run)
+
+
+def _serving(run_dir):
+    """The viewer's aiohttp app serving ``run_dir`` on 127.0.0.1 from a thread."""
     from aiohttp import web
 
     from agentgym.replay.run import Run
@@ -64,7 +84,7 @@ def viewer(real_run):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    run = Run(real_run)
+    run = Run(run_dir)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(run))
     loop.run_until_complete(runner.setup())
@@ -159,3 +179,38 @@ def test_filter_open_read_and_follow_an_anchor_group(real_run, viewer, browser, 
     shot = Path(os.environ.get("AGENTGYM_SCREENSHOT_DIR", tmp_path)) / "replay_episode.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_tree_group_is_drawn_as_a_tree(tree_run, tree_viewer, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    with EpisodeStore(tree_run, readonly=True) as store:
+        episodes = [store.get_episode(e.episode_id)
+                    for e in store.query(split="train", limit=None, order="episode")]
+    forks = [ep for ep in episodes if ep.parent_id is not None]
+    assert len(episodes) == 6 and len(forks) == 4
+    fork = forks[0]
+
+    browser.get(tree_viewer + f"/episode?id={fork.episode_id}")
+    browser.find_element(By.CSS_SELECTOR, "a.tree-link").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == f"Group {fork.group_id} as a tree"
+    # one node per distinct step, plus the root; the leaf's path is highlighted
+    distinct = {ep.node_key(k) for ep in episodes for k in range(ep.length)}
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".tree-node")) == len(distinct) + 1
+    path = browser.find_elements(By.CSS_SELECTOR, ".tree-node.on-path")
+    assert len(path) == fork.length + 1
+    leaves = browser.find_elements(By.CSS_SELECTOR, "a.tree-leaf")
+    assert sorted(a.text for a in leaves) == sorted(ep.episode_id for ep in episodes)
+    other = next(a for a in leaves if a.text != fork.episode_id)
+    other_id = other.text
+    other.click()
+    assert f"leaf={other_id}" in browser.current_url
+    other_ep = next(ep for ep in episodes if ep.episode_id == other_id)
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".tree-node.on-path")) == other_ep.length + 1
+
+    shot = Path(os.environ.get("AGENTGYM_SCREENSHOT_DIR", tmp_path)) / "replay_tree.png"
+    assert browser.save_screenshot(str(shot))
+    links = browser.find_elements(By.CSS_SELECTOR, "a.tree-compare")
+    assert links, "a tree with forks has nodes with two branches"
+    links[-1].click()   # a fork below the root when there is one: siblings sharing steps
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".cmp-col")) == 2

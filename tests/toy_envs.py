@@ -1,5 +1,6 @@
 """Small environments defined in the tests: one that keeps the contract, some that don't."""
 
+import pickle
 import random
 
 import gymnasium
@@ -90,3 +91,41 @@ class HangingEnv(GuessEnv):
     def step(self, action):
         self.release.wait()
         return super().step(action)
+
+
+class EchoEnv(GuessEnv):
+    """Whole replies are actions: the episode ends (rewarded by the reply's length) when a
+    reply's character codes sum to a multiple of 3, so episodes end at different turns."""
+
+    def step(self, action):
+        code = sum(map(ord, action))
+        done = code % 3 == 0
+        self.tried.add(code % 7)
+        return f"echo {code % 97}", float(len(action) % 2) if done else 0.0, done, False, \
+            dict(self._info(valid=bool(action)), won=done and len(action) % 2 == 1)
+
+
+class SnapshotEchoEnv(EchoEnv):
+    """EchoEnv with the fast fork path: its whole state is three fields."""
+
+    def snapshot(self):
+        return pickle.dumps((self.target, self.won, sorted(self.tried)))
+
+    def restore(self, blob):
+        self.target, self.won, tried = pickle.loads(blob)
+        self.tried = set(tried)
+
+
+class DriftingEchoEnv(EchoEnv):
+    """Broken for forking: its observations depend on how many envs were built before."""
+
+    built = 0
+
+    def __init__(self):
+        super().__init__()
+        DriftingEchoEnv.built += 1
+        self.instance = DriftingEchoEnv.built
+
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return f"{obs} (run {self.instance})", *rest

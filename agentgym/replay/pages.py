@@ -148,7 +148,7 @@ def episode_page(ep: Episode, pieces: list[list[str]], prompts: list[str],
                     for s, pcs, prompt, img in zip(ep.steps, pieces, prompts, image_srcs))
     return f"""<h1>Episode {esc(ep.episode_id)}</h1>
 {_episode_meta(ep)}
-<p>same group: {compare}</p>
+<p>same group: {compare} · <a class="tree-link" href="{url("/tree", group=ep.group_id, leaf=ep.episode_id)}">group as a tree</a></p>
 <div class="toolbar">token colour: <select id="heat-mode">
 <option value="logprob">logprob</option><option value="advantage">advantage</option>
 <option value="entropy">entropy</option></select>
@@ -271,14 +271,16 @@ step {step.index}</a>: the steps a step-level method such as GiGPO compares.</p>
 {rows}</table>"""
 
 
-def compare_page(a: Episode, b: Episode) -> str:
+def compare_page(a: Episode, b: Episode, start: int = 0) -> str:
+    """Two episodes side by side; ``start``: from that step on (siblings of a tree share
+    the steps before their fork)."""
     def column(ep: Episode) -> str:
         steps = "".join(
             f'<div class="cmp-step"><b>step {s.index}</b> · reward {num(s.reward)} · '
             f"advantage {num(s.advantage)}<pre class=\"obs\">{esc(s.observation)}</pre>"
             f'<p>action <code>{esc(s.action) if s.action is not None else "(none parsed)"}</code> '
             f'{"valid" if s.action_valid else "<span class=invalid>invalid</span>"}</p></div>'
-            for s in ep.steps)
+            for s in ep.steps[start:])
         return (f'<div class="cmp-col"><h2><a href="{url("/episode", id=ep.episode_id)}">'
                 f"{esc(ep.episode_id)}</a></h2><p>{'won' if ep.won else 'lost'} · reward "
                 f"{num(ep.total_reward)} · {ep.length} steps · {esc(ep.termination)}</p>{steps}"
@@ -287,6 +289,8 @@ def compare_page(a: Episode, b: Episode) -> str:
 
     note = "" if a.group_id == b.group_id else (
         '<p class="error">these episodes are from different groups (different tasks)</p>')
+    if start:
+        note += f"<p>from step {start}: the steps before it are shared</p>"
     return f'<h1>Side by side</h1>{note}<div class="compare">{column(a)}{column(b)}</div>'
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agentgym.errors import AgentGymError
 from agentgym.replay import pages
+from agentgym.replay.tree import tree_page
 from agentgym.replay.filters import FILTER_NAMES, check_order, parse_filters
 from agentgym.replay.run import Run, token_pieces
 from agentgym.replay.views import anchor_groups, episode_dict, summary_dict
@@ -36,7 +37,7 @@ def make_app(run: Run) -> web.Application:
     app.add_routes([
         web.get("/", overview), web.get("/episodes", episode_list),
         web.get("/episode", episode), web.get("/anchor", anchor),
-        web.get("/compare", compare), web.get("/api/episodes", api_episodes),
+        web.get("/compare", compare), web.get("/tree", tree), web.get("/api/episodes", api_episodes),
         web.get("/api/episode", api_episode), web.get("/static/{name}", static),
         web.get("/run-file/{path:.*}", run_file)])
     return app
@@ -201,11 +202,28 @@ async def anchor(request: web.Request) -> web.Response:
 async def compare(request: web.Request) -> web.Response:
     run = request.app[RUN_KEY]
     a, b = _episode_id(request, "a"), _episode_id(request, "b")
+    start = _int(request, "start", 0)
 
     def build() -> str:
-        return pages.compare_page(run.store.get_episode(a), run.store.get_episode(b))
+        return pages.compare_page(run.store.get_episode(a), run.store.get_episode(b), start)
 
     return _html(pages.layout("side by side", await _call(build), run.name))
+
+
+async def tree(request: web.Request) -> web.Response:
+    run = request.app[RUN_KEY]
+    group = request.query.get("group", "")
+    if not group:
+        raise AgentGymError("give the group as ?group=GROUP_ID")
+    leaf = request.query.get("leaf") or None
+
+    def build() -> str:
+        members = run.store.query(group_id=group, limit=None, order="episode")
+        if not members:
+            raise AgentGymError(f"no episodes in group {group!r}")
+        return tree_page(group, [run.store.get_episode(m.episode_id) for m in members], leaf)
+
+    return _html(pages.layout(f"group {group}", await _call(build), run.name))
 
 
 # ---- JSON ----------------------------------------------------------------------------

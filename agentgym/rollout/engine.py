@@ -1,22 +1,37 @@
-"""Batched multi-turn rollouts: B tasks x G group members, one generation per turn.
+"""Batched multi-turn rollouts: B tasks, each played by the episodes a strategy starts.
 
-Every turn the still-running episodes are prompted together in one batched
-``policy.generate`` call; their environments then step in parallel. Each step's
-exact prompt ids, sampled ids, behaviour logprobs and entropies go into the episode's
-token ledger: training later uses exactly these ids.
+Every live episode is in one of three states: awaiting generation, awaiting the
+environment, done. Each turn, the episodes awaiting generation are prompted together in
+one batched ``policy.generate`` call; the strategy may then fork some of them (the
+child starts from the state before that reply); the environments step in parallel.
+When nothing is running the strategy may fork or start more episodes. Each step's exact
+prompt ids, sampled ids, behaviour logprobs and entropies go into the episode's token
+ledger: training later uses exactly these ids. With the ``chain`` strategy (G
+independent episodes per task) this is the lock-step engine it replaced, id for id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agentgym.rollout.envpool import EnvPool
 from agentgym.episode import (CONTEXT, ENV_ERROR, FAILURE, MAX_STEPS, SUCCESS, TIMEOUT,
                               Episode, Step)
+from agentgym.errors import AgentGymError
 from agentgym.policy.base import Policy, SamplingParams
 from agentgym.prompting import PromptTemplate, Turn, build_messages, next_turn_message, parse_action
+from agentgym.rollout.envpool import EnvPool
+from agentgym.rollout.fork import SNAPSHOT
+from agentgym.rollout.ledger import Budget, prefill_counts
+from agentgym.rollout.strategies.base import Fork, NewChain, Strategy
+
+GENERATE, ENV, DONE = "awaiting_generation", "awaiting_env", "done"
+
+
+class ForkError(AgentGymError):
+    """The environment cannot be forked deterministically."""
 
 
 @dataclass
@@ -36,44 +51,135 @@ class RolloutSettings:
 
 
 @dataclass
-class _Live:
-    """An episode in progress."""
+class LiveEpisode:
+    """An episode the engine plays, with what a fork of it needs."""
 
     episode: Episode
     slot: int
+    task_index: int = 0
+    state: str = GENERATE
     task: str = ""
     observation: str = ""
     info: dict = field(default_factory=dict)
     history: list[Turn] = field(default_factory=list)
     conversation: list[int] = field(default_factory=list)  # last prompt + reply ids
+    # before each step k: (observation, info, history, conversation), for forks at k
+    contexts: list[tuple] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget)
+
+    def remember_context(self) -> None:
+        self.contexts.append((self.observation, self.info, list(self.history), self.conversation))
 
 
 class RolloutEngine:
     def __init__(self, policy: Policy, pool: EnvPool, template: PromptTemplate,
-                 settings: RolloutSettings, env_id: str = "", run_id: str = "run"):
+                 settings: RolloutSettings, env_id: str = "", run_id: str = "run",
+                 strategy: Strategy | None = None):
         self.policy, self.pool, self.template = policy, pool, template
         self.settings, self.env_id, self.run_id = settings, env_id, run_id
+        self.strategy = strategy or Strategy(settings.group_size)
         self._glue_text: list[str] | None = None  # chat-template text around a user turn
+        self._forked_ok = False    # a fork has reproduced its state: the env forks
+        self.budget = Budget()     # of the last run()
+        if self.strategy.forks and pool.fork_mode() == SNAPSHOT:
+            pool.keep_snapshots = True
 
     def run(self, seeds: list[int], *, iteration: int = 0, split: str = "train",
             on_turn: Callable[[int, int], None] | None = None) -> list[Episode]:
-        """Play ``group_size`` episodes from each seed; returns them in (task, member) order."""
-        g = self.settings.group_size
-        live = [_Live(Episode(run_id=self.run_id, iteration=iteration, split=split,
-                              group_id=f"{split}-{iteration}-{t}",
-                              episode_id=f"{self.run_id}-{split}-{iteration}-{t}-{m}",
-                              env_id=self.env_id, task_id="", seed=seed), slot=t * g + m)
-                for t, seed in enumerate(seeds) for m in range(g)]
+        """Play the strategy's episodes from each seed; returns them task by task, each
+        task's episodes in the order they started (chain: (task, member) order)."""
+        t0 = time.perf_counter()
+        self._iteration, self._split, self._seeds = iteration, split, seeds
+        self._by_task: list[list[LiveEpisode]] = [[] for _ in seeds]
+        self._next_slot = 0
+        self.budget = Budget()
+        self.strategy.begin(len(seeds), iteration)
+        live = [self._new_live(t) for t in range(len(seeds))
+                for _ in range(self.strategy.initial_chains(t))]
         active = self._reset(live)
         turn = 0
-        while active:
+        while True:
+            if not active:
+                more = self.strategy.when_idle(self._by_task)
+                if not more:
+                    break
+                active = self._spawn(more)
+                continue
             if on_turn:
                 on_turn(turn, len(active))
             active = self._turn(active)
             turn += 1
-        return [x.episode for x in live]
+        for lives in self._by_task:
+            for x in lives:
+                x.episode.info["budget"] = dataclasses.asdict(x.budget)
+                self.budget.add(x.budget)
+        self.budget.wall_s = time.perf_counter() - t0
+        return [x.episode for lives in self._by_task for x in lives]
 
-    def _reset(self, live: list[_Live]) -> list[_Live]:
+    def _new_live(self, t: int, parent: LiveEpisode | None = None, step: int = 0) -> LiveEpisode:
+        siblings = self._by_task[t]
+        it, split = self._iteration, self._split
+        episode = Episode(run_id=self.run_id, iteration=it, split=split,
+                          group_id=f"{split}-{it}-{t}",
+                          episode_id=f"{self.run_id}-{split}-{it}-{t}-{len(siblings)}",
+                          env_id=self.env_id, task_id="", seed=self._seeds[t])
+        if parent is not None:
+            source = parent.episode
+            episode.tree_id = source.root_id
+            episode.parent_id, episode.branch_step = source.episode_id, step
+            episode.task_id, episode.task_type = source.task_id, source.task_type
+            episode.steps = [_shared_copy(s, source) for s in source.steps[:step]]
+            episode.total_reward = sum(s.reward for s in episode.steps)
+        x = LiveEpisode(episode, slot=self._next_slot, task_index=t)
+        self._next_slot += 1
+        siblings.append(x)
+        return x
+
+    def _spawn(self, decisions: list[Fork | NewChain]) -> list[LiveEpisode]:
+        chains = [self._new_live(d.task) for d in decisions if isinstance(d, NewChain)]
+        forks = [d for d in decisions if isinstance(d, Fork)]
+        return self._reset(chains) + self._fork(forks)
+
+    def _fork(self, forks: list[Fork]) -> list[LiveEpisode]:
+        """Children of ``forks``, each in its own slot with its parent's state at the fork."""
+        if not forks:
+            return []
+        children = [(self._new_live(f.parent.task_index, f.parent, f.step), f) for f in forks]
+        t0 = time.perf_counter()
+        outcomes = self.pool.fork({c.slot: (f.parent.slot, f.step) for c, f in children},
+                                  env_id=self.env_id)
+        seconds = time.perf_counter() - t0
+        alive = []
+        for child, f in children:
+            out = outcomes[child.slot]
+            child.budget.forks += 1
+            child.budget.fork_s += seconds / len(children)
+            child.task = f.parent.task
+            child.contexts = f.parent.contexts[:f.step + 1]
+            child.observation, child.info, history, child.conversation = f.parent.contexts[f.step]
+            child.history = list(history)
+            if out.error:
+                if out.fork_mismatch:
+                    child.budget.fork_mismatches += 1
+                    if not self._forked_ok:
+                        raise ForkError(
+                            f"{self.env_id or 'the environment'} cannot be forked "
+                            f"deterministically ({out.error.removeprefix('ForkMismatch: ')}); "
+                            f"use rollout.strategy=chain, or make its steps depend only on "
+                            f"the seed and the actions")
+                self._finish(child, TIMEOUT if out.timed_out else ENV_ERROR, out.error)
+                continue
+            self._forked_ok = self._forked_ok or f.step > 0   # a fork at the root proves nothing
+            if self.pool.traces[child.slot].snapshots[-1] is not None:
+                child.budget.fork_snapshots += 1
+            else:
+                child.budget.env_steps_replayed += f.step
+            alive.append(child)
+        return alive
+
+    def _reset(self, live: list[LiveEpisode]) -> list[LiveEpisode]:
+        if not live:
+            return []
         outcomes = self.pool.reset({x.slot: x.episode.seed for x in live})
         active = []
         for x in live:
@@ -85,10 +191,11 @@ class RolloutEngine:
             x.task = str(x.info.get("task") or x.observation)
             x.episode.task_id = str(x.info.get("task_id", ""))
             x.episode.task_type = x.info.get("task_type")
+            x.remember_context()
             active.append(x)
         return active
 
-    def _prompt_ids(self, x: _Live, prefix_ids: list[int]) -> list[int]:
+    def _prompt_ids(self, x: LiveEpisode, prefix_ids: list[int]) -> list[int]:
         s = self.settings
         admissible = x.info.get("admissible_actions")
         if s.context == "conversation" and x.conversation:
@@ -115,7 +222,7 @@ class RolloutEngine:
         before, after = self._glue_text
         return self.policy.tokenizer.encode(before + content + after, add_special_tokens=False)
 
-    def _turn(self, active: list[_Live]) -> list[_Live]:
+    def _turn(self, active: list[LiveEpisode]) -> list[LiveEpisode]:
         s = self.settings
         limit = s.max_context or self.policy.max_context
         t0 = time.perf_counter()
@@ -131,6 +238,10 @@ class RolloutEngine:
             active = [x for x, ok in zip(active, fits) if ok]
             prompts = [p for p, ok in zip(prompts, fits) if ok]
             completions = self.policy.generate(prompts, s.sampling) if prompts else []
+            computed, reused = prefill_counts(prompts)
+            for x in active:   # the batch's prefill, shared out over its episodes
+                x.budget.prefill_tokens += computed / len(active)
+                x.budget.prefill_reused += reused / len(active)
         else:
             prefix = ""
             messages = [build_messages(self.template, x.task, x.history, x.observation,
@@ -138,6 +249,11 @@ class RolloutEngine:
                         for x in active]
             completions = self.policy.generate_chat(messages, s.sampling)
         generate_s = time.perf_counter() - t0
+        for x, c in zip(active, completions):
+            x.state = ENV
+            x.budget.generated_tokens += len(c.token_ids)
+            x.budget.generate_s += generate_s / len(active)
+        children = self._fork(self.strategy.after_generate(list(zip(active, completions))))
 
         parsed = [parse_action(prefix + c.text, raw=raw) for c in completions]
         # an unparseable reply is sent as "" so the environment's guard counts it as an
@@ -147,6 +263,8 @@ class RolloutEngine:
         still = []
         for x, c, p in zip(active, completions, parsed):
             out = outcomes[x.slot]
+            x.budget.env_steps += 1
+            x.budget.env_s += out.seconds
             step = Step(index=len(x.episode.steps), observation=x.observation,
                         prompt_ids=list(c.prompt_ids), response_ids=list(c.token_ids),
                         logprobs=list(c.logprobs), entropies=list(c.entropies),
@@ -163,6 +281,7 @@ class RolloutEngine:
                 self._finish(x, TIMEOUT if out.timed_out else ENV_ERROR, out.error)
                 continue
             obs, reward, terminated, truncated, info = out.value
+            x.budget.tool_calls += _tool_calls(x.info, info)
             step.reward = float(reward)
             step.action_valid = bool(info.get("action_valid", False)) and p.action is not None
             x.episode.total_reward += step.reward
@@ -173,13 +292,31 @@ class RolloutEngine:
                 reason = SUCCESS if won else (FAILURE if terminated else MAX_STEPS)
                 self._finish(x, reason, None)
             else:
+                x.state = GENERATE
+                x.remember_context()
                 still.append(x)
-        return still
+        children += self._fork(self.strategy.after_step(still))
+        return still + children
 
     @staticmethod
-    def _finish(x: _Live, reason: str, error: str | None) -> None:
+    def _finish(x: LiveEpisode, reason: str, error: str | None) -> None:
+        x.state = DONE
         ep = x.episode
         ep.termination = reason
         ep.won = reason == SUCCESS
         ep.error = error
         ep.final_observation = x.observation
+
+
+def _shared_copy(step: Step, source: Episode) -> Step:
+    """A fork's copy of a step it shares with its parent (advantages are per leaf)."""
+    origin = step.info.get("shared_from", source.episode_id)
+    return dataclasses.replace(step, advantage=None, advantage_parts={},
+                               info=dict(step.info, shared_from=origin))
+
+
+def _tool_calls(before: dict, after: dict) -> int:
+    """Tool calls one step made, from the environment's running ``tool_calls`` count."""
+    if "tool_calls" not in after:
+        return 0
+    return max(0, int(after["tool_calls"]) - int(before.get("tool_calls", 0)))

@@ -26,7 +26,9 @@ from typing import Any
 
 import gymnasium
 
+from agentgym.rollout import fork as forking
 from agentgym.rollout.deadline import ERROR, OK, run_with_deadlines
+from agentgym.rollout.fork import ForkJob, ForkMismatch, Trace
 
 
 @dataclass
@@ -34,12 +36,46 @@ class Outcome:
     """What one reset/step call gave: a value, or the error that stopped it."""
 
     value: Any = None
-    error: str | None = None       # "EnvError: ..." or "Timeout: ..."
+    error: str | None = None       # "EnvError: ...", "Timeout: ..." or "ForkMismatch: ..."
     seconds: float = 0.0
+    snapshot: bytes | None = None  # the state after the call, when snapshots are kept
 
     @property
     def timed_out(self) -> bool:
         return bool(self.error) and self.error.startswith("Timeout")
+
+    @property
+    def fork_mismatch(self) -> bool:
+        return bool(self.error) and self.error.startswith("ForkMismatch")
+
+
+def _failure(e: Exception, seconds: float) -> Outcome:
+    if isinstance(e, ForkMismatch):
+        return Outcome(error=f"ForkMismatch: {e}", seconds=seconds)
+    return Outcome(error=f"EnvError: {type(e).__name__}: {e}", seconds=seconds)
+
+
+def _call(get_env: Callable[[], gymnasium.Env], kind: str, arg: Any,
+          keep_snapshot: bool) -> Outcome:
+    """One reset / step / fork on an environment, where it lives."""
+    start = time.perf_counter()
+    try:
+        env = get_env()
+        if kind == "reset":
+            value = env.reset(seed=arg)
+        elif kind == "step":
+            value = env.step(arg)
+        elif kind == "restore":   # rebuild a slot's episode: reset, then its actions
+            seed, actions = arg
+            value = env.reset(seed=seed)[0]
+            for action in actions:
+                value = env.step(action)[0]
+        else:
+            value = forking.fork(env, arg)
+        snap = forking.snapshot(env) if keep_snapshot else None
+    except Exception as e:  # noqa: BLE001 - any environment failure ends that episode
+        return _failure(e, time.perf_counter() - start)
+    return Outcome(value, seconds=time.perf_counter() - start, snapshot=snap)
 
 
 BACKENDS = ("thread", "process", "auto")
@@ -110,7 +146,15 @@ def resolve_backend(make_env: Callable[[], gymnasium.Env], backend: str) -> str:
 
 
 class EnvPool:
-    """Threads by default; ``EnvPool(..., backend="process")`` gives a :class:`ProcessEnvPool`."""
+    """Threads by default; ``EnvPool(..., backend="process")`` gives a :class:`ProcessEnvPool`.
+
+    The pool keeps each slot's :class:`~agentgym.rollout.fork.Trace` (seed, actions,
+    observations and anchors since its reset), so ``fork`` can rebuild any state an
+    episode passed through in another slot, in another worker too. With
+    ``keep_snapshots`` on (an environment with snapshot()/restore()), the state after
+    every call is captured as well and forks restore it instead of replaying.
+    """
+
 
     def __new__(cls, make_env=None, workers: int = 4, timeout_s: float = 60.0,
                 backend: str = "thread"):
@@ -124,28 +168,87 @@ class EnvPool:
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.envs: dict[int, gymnasium.Env] = {}
+        self.traces: dict[int, Trace] = {}
+        self.keep_snapshots = False
 
-    def _env(self, slot: int) -> gymnasium.Env:
-        if slot not in self.envs:
-            self.envs[slot] = self.make_env()
-        return self.envs[slot]
+    def _env(self, slot: int, kind: str = "reset") -> gymnasium.Env:
+        return _slot_env(self.envs, slot, kind, self.make_env)
 
     def reset(self, seeds: dict[int, int]) -> dict[int, Outcome]:
         """Reset each slot's environment with its seed: {slot: (obs, info)}."""
-        return self._run({slot: (lambda s=slot, seed=seed: self._env(s).reset(seed=seed))
-                          for slot, seed in seeds.items()})
+        results = self._calls("reset", seeds)
+        for slot, out in results.items():
+            self.traces.pop(slot, None)
+            if not out.error:
+                self.traces[slot] = Trace(seeds[slot])
+                self.traces[slot].add(*out.value, out.snapshot)
+        return results
 
     def step(self, actions: dict[int, str]) -> dict[int, Outcome]:
         """Step each slot with its action: {slot: (obs, reward, terminated, truncated, info)}."""
-        return self._run({slot: (lambda s=slot, a=action: self.envs[s].step(a))
-                          for slot, action in actions.items()})
+        results = self._calls("step", actions)
+        for slot, out in results.items():
+            trace = self.traces.get(slot)
+            if trace is not None and not out.error:
+                trace.actions.append(actions[slot])
+                obs, _, _, _, info = out.value
+                trace.add(obs, info, out.snapshot)
+            elif trace is not None:
+                del self.traces[slot]   # the state after a failed call is unknown
+        return results
 
-    def _run(self, calls: dict[int, Callable[[], Any]]) -> dict[int, Outcome]:
+    def fork(self, requests: dict[int, tuple[int, int | None]], env_id: str = "") -> dict[int, Outcome]:
+        """Make each ``dst`` slot a copy of slot ``src``'s episode as it was before action
+        ``step`` (None: its current state): ``{dst: (src, step)}`` -> ``{dst: (obs, info)}``.
+
+        The source may have moved on or been released. A replay that does not reproduce
+        the record gives an Outcome whose error starts with ``ForkMismatch``.
+        """
+        jobs: dict[int, ForkJob] = {}
+        prefixes: dict[int, Trace] = {}
+        lost: dict[int, Outcome] = {}
+        for dst, (src, step) in requests.items():
+            trace = self.traces.get(src)
+            step = len(trace.actions) if step is None and trace else step
+            if trace is None or step > len(trace.actions):
+                lost[dst] = Outcome(error=f"EnvError: slot {src} has no recorded state at "
+                                    f"step {step} to fork from (its episode failed)")
+                continue
+            jobs[dst] = ForkJob.of(trace, step, env_id)
+            prefixes[dst] = trace.prefix(step)
+        results = self._calls("fork", jobs) | lost
+        for dst, out in results.items():
+            self.traces.pop(dst, None)
+            if not out.error:
+                self.traces[dst] = prefixes[dst]
+        return results
+
+    def release(self, slots: list[int]) -> None:
+        """Close these slots' environments (an episode is over); their traces stay, so
+        they can still be forked from. A later reset or fork gives the slot a fresh env."""
+        for slot in slots:
+            env = self.envs.pop(slot, None)
+            if env is not None:
+                try:
+                    env.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+
+    def fork_mode(self) -> str:
+        """``snapshot`` or ``replay``: how this pool's environments fork."""
+        return fork_mode_of(self.make_env)
+
+    def _calls(self, kind: str, calls: dict[int, Any]) -> dict[int, Outcome]:
+        keep = self.keep_snapshots
+        return self._run({slot: (lambda s=slot, a=arg: _call(lambda: self._env(s, kind), kind, a, keep))
+                          for slot, arg in calls.items()})
+
+    def _run(self, calls: dict[int, Callable[[], Outcome]]) -> dict[int, Outcome]:
         results: dict[int, Outcome] = {}
         for slot, (status, value, seconds) in run_with_deadlines(
                 calls, self.workers, self.timeout_s).items():
-            if status == OK:
-                results[slot] = Outcome(value, seconds=seconds)
+            if status == OK:         # an Outcome (environment errors are caught in _call)
+                results[slot] = value
             elif status == ERROR:   # any environment failure ends that episode
                 results[slot] = Outcome(error=f"EnvError: {type(value).__name__}: {value}",
                                         seconds=seconds)
@@ -166,6 +269,33 @@ class EnvPool:
 
 # ------------------------------------------------------------------------- processes
 
+def fork_mode_of(make_env: Callable[[], gymnasium.Env]) -> str:
+    """How environments from ``make_env`` fork, read from the class when it is known."""
+    if isinstance(make_env, EnvMaker):
+        from gymnasium.envs.registration import load_env_creator
+
+        spec = gymnasium.registry.get(make_env.env_id)
+        entry = spec.entry_point if spec is not None else None
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+        if isinstance(creator, type):
+            return forking.SNAPSHOT if callable(getattr(creator, "snapshot", None)) and \
+                callable(getattr(creator, "restore", None)) else forking.REPLAY
+    env = make_env()
+    try:
+        return forking.fork_mode(env)
+    finally:
+        env.close()
+
+
+def _slot_env(envs: dict, slot: int, kind: str, make_env) -> gymnasium.Env:
+    """The slot's environment; reset and fork build one, a step needs one already."""
+    if slot not in envs:
+        if kind == "step":
+            raise RuntimeError("this slot's environment was lost; reset it first")
+        envs[slot] = make_env()
+    return envs[slot]
+
+
 def _worker_main(conn, make_env) -> None:
     """A worker process: holds the environments of its slots, runs calls in order and
     answers each one as soon as it is done."""
@@ -176,32 +306,20 @@ def _worker_main(conn, make_env) -> None:
             message = conn.recv()
         except (EOFError, KeyboardInterrupt):
             break
-        kind, calls = message
+        kind, calls, keep_snapshots = message
         if kind == "close":
             break
+        if kind == "release":
+            for slot, _ in calls:
+                env = envs.pop(slot, None)
+                try:
+                    env is not None and env.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            continue
         for slot, arg in calls:
-            start = time.perf_counter()
-            try:
-                if kind == "reset":
-                    if slot not in envs:
-                        envs[slot] = make_env()
-                    value = envs[slot].reset(seed=arg)
-                elif kind == "restore":   # rebuild a slot's episode: reset, then its actions
-                    seed, actions = arg
-                    if slot not in envs:
-                        envs[slot] = make_env()
-                    value = envs[slot].reset(seed=seed)[0]
-                    for action in actions:
-                        value = envs[slot].step(action)[0]
-                else:
-                    if slot not in envs:
-                        raise RuntimeError("this slot's environment was lost (its worker "
-                                           "restarted); reset it first")
-                    value = envs[slot].step(arg)
-                outcome = Outcome(value, seconds=time.perf_counter() - start)
-            except Exception as e:  # noqa: BLE001 - any environment failure ends that episode
-                outcome = Outcome(error=f"EnvError: {type(e).__name__}: {e}",
-                                  seconds=time.perf_counter() - start)
+            outcome = _call(lambda s=slot: _slot_env(envs, s, kind, make_env), kind, arg,
+                            keep_snapshots)
             try:
                 conn.send((slot, outcome))
             except Exception as e:  # noqa: BLE001 - an unpicklable result
@@ -260,6 +378,8 @@ class ProcessEnvPool(EnvPool):
             method = "fork"
         self._context = multiprocessing.get_context(method)
         self._workers: dict[int, _Worker] = {}
+        self.traces: dict[int, Trace] = {}
+        self.keep_snapshots = False
         # slot -> (seed, actions so far, last observation): what a restart replays
         self._episodes: dict[int, tuple[int, list[str], Any]] = {}
 
@@ -296,11 +416,21 @@ class ProcessEnvPool(EnvPool):
             self._workers.pop(index).kill()
         return failed
 
-    def reset(self, seeds: dict[int, int]) -> dict[int, Outcome]:
-        return self._dispatch("reset", seeds)
+    def _calls(self, kind: str, calls: dict[int, Any]) -> dict[int, Outcome]:
+        return self._dispatch(kind, calls)
 
-    def step(self, actions: dict[int, str]) -> dict[int, Outcome]:
-        return self._dispatch("step", actions)
+    def release(self, slots: list[int]) -> None:
+        by_worker: dict[int, list[tuple[int, None]]] = {}
+        for slot in slots:
+            by_worker.setdefault(slot % self.workers, []).append((slot, None))
+        for index, batch in by_worker.items():
+            worker = self._workers.get(index)
+            if worker is not None and worker.ready:
+                try:
+                    worker.conn.send(("release", batch, False))
+                except (BrokenPipeError, OSError):
+                    pass
+
 
     def _record(self, kind: str, slot: int, arg: Any, outcome: Outcome) -> None:
         """Keep what a restart needs to rebuild each live episode, as answers arrive."""
@@ -310,6 +440,8 @@ class ProcessEnvPool(EnvPool):
                 and not (outcome.value[2] or outcome.value[3]):
             seed, actions, _ = self._episodes[slot]
             self._episodes[slot] = (seed, actions + [arg], outcome.value[0])
+        elif kind == "fork" and outcome.error is None:   # a fork is rebuilt from its prefix
+            self._episodes[slot] = (arg.seed, list(arg.actions), outcome.value[0])
         elif kind != "restore":      # failed or over: nothing to rebuild
             self._episodes.pop(slot, None)
 
@@ -355,7 +487,7 @@ class ProcessEnvPool(EnvPool):
                 continue
             worker = self._workers[index]
             try:
-                worker.conn.send((kind, batch))
+                worker.conn.send((kind, batch, self.keep_snapshots))
             except (BrokenPipeError, OSError) as e:
                 for slot, _ in batch:
                     results[slot] = Outcome(error=f"EnvError: worker unavailable: {e}")
@@ -414,7 +546,7 @@ class ProcessEnvPool(EnvPool):
     def close(self) -> None:
         for worker in self._workers.values():
             try:
-                worker.conn.send(("close", []))
+                worker.conn.send(("close", [], False))
             except (BrokenPipeError, OSError):
                 pass
         for worker in self._workers.values():

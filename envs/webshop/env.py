@@ -16,6 +16,8 @@ products); ``data_dir`` loads the original product and instruction files instead
 
 from __future__ import annotations
 
+import pickle
+
 import threading
 from typing import Any
 
@@ -153,6 +155,28 @@ class WebShopEnv(gymnasium.Env):
     def close(self):
         self.shop = None
         super().close()
+
+    # ------------------------------------------------------------------ forking
+
+    def snapshot(self) -> bytes:
+        """The session state (page, search, results, choices, score), for tree rollouts:
+        products are referenced by ASIN, the catalog and search engine are shared."""
+        shop = self.shop
+        state = None if shop is None else (
+            shop.page, shop.keywords, shop.page_no, [p.asin for p in shop.results], shop.asin,
+            dict(shop.options), shop.sub_page, shop.result, shop.bought)
+        return pickle.dumps((self.goal_index, self.task_id, state))
+
+    def restore(self, blob: bytes) -> None:
+        self.goal_index, self.task_id, state = pickle.loads(blob)
+        if state is None:
+            self.shop = None
+            return
+        page, keywords, page_no, asins, asin, options, sub_page, result, bought = state
+        self.shop = Shop(self.catalog, self.engine, self.goal(self.goal_index), page=page,
+                         keywords=keywords, page_no=page_no,
+                         results=[self.catalog.by_asin[a] for a in asins], asin=asin,
+                         options=options, sub_page=sub_page, result=result, bought=bought)
 
     # ------------------------------------------------------------------ extras
 
