@@ -39,7 +39,9 @@ def test_a_second_trainer_is_refused_with_the_holders_pid(tmp_path):
 def test_cli_resume_into_a_live_run_is_one_line(tmp_path):
     run = tmp_path / "run"
     with RunDirLock(run):
-        (run / "config.yaml").write_text("env:\n  id: test/LockGuess-v0\n")
+        # a config that passes train's checks in a fresh interpreter (which has no test/ ids)
+        (run / "config.yaml").write_text("env:\n  id: agentgym/TextWorld-v0\n"
+                                         "model:\n  name: tiny-smollm2\n")
         done = subprocess.run([sys.executable, "-m", "agentgym.cli", "train", "--resume", str(run)],
                               capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, COLUMNS="500"))
