@@ -226,6 +226,8 @@ class PolicyUpdater:
             adv = batch["advantages"][:, 1:][predict]
             behaviour = batch["behaviour_logprobs"][:, 1:][predict]
             w = _per_token(unit, seq_w, predict).to(logp.dtype)
+            k = _per_token(unit, copies.tolist(), predict).to(logp.dtype)   # metrics count copies
+            n = float(k.sum())
             correction = rollout_correction_weights(old_lp, behaviour, cfg.rollout_correction,
                                                     cfg.rollout_correction_cap)
             ones = torch.ones_like(logp)
@@ -246,7 +248,7 @@ class PolicyUpdater:
             if ref is not None:
                 kl = kl_penalty(logp, torch.cat([ref[i] for i in rows]).to(logp.dtype), cfg.kl_estimator)
                 loss = loss + cfg.kl_coef * (kl * w).sum()
-                sums["loss/kl"] += float(kl.detach().sum())
+                sums["loss/kl"] += float((kl.detach() * k).sum())
             if epo_w is not None:
                 ew = _per_token(unit, epo_w, predict).to(entropy.dtype)
                 e = cfg.epo
@@ -262,19 +264,19 @@ class PolicyUpdater:
                         sums["epo/out_of_band"] += float(out.sum())
             loss.backward()
             sums["tokens"] += n
-            sums["loss/policy"] += float(policy_tok.detach().sum())
-            sums["actor/entropy"] += float(entropy.detach().sum())
+            sums["loss/policy"] += float((policy_tok.detach() * k).sum())
+            sums["actor/entropy"] += float((entropy.detach() * k).sum())
             for key in ("clip_frac", "clip_frac_high", "clip_frac_low", "dual_clip_frac", "approx_kl"):
                 sums[f"actor/{key}"] += float(st[key]) * n
             sums["actor/ratio_max"] = max(sums["actor/ratio_max"], float(st["ratio_max"]))
             if first_epoch:
                 d = (old_lp - behaviour).detach()
                 sums["first_tokens"] += n
-                sums["behaviour_abs"] += float(d.abs().sum())
+                sums["behaviour_abs"] += float((d.abs() * k).sum())
                 sums["behaviour_max"] = max(sums["behaviour_max"], float(d.abs().max()))
                 # k3 estimate of KL(pi_behaviour || pi_old) from the sampler's tokens
                 dc = d.clamp(-20, 20)
-                sums["behaviour_kl"] += float((dc.exp() - 1 - dc).sum())
+                sums["behaviour_kl"] += float(((dc.exp() - 1 - dc) * k).sum())
                 sums["correction_masked"] += float((correction == 0).sum())
         return sums
 
