@@ -52,9 +52,10 @@ def check_model(cfg: Config) -> None:
     if key == models.SMOLLM2:
         if not models.is_cached(key):
             models.smollm2_gguf_path()  # raises with the install command when missing
-    elif key != models.TINY and not Path(name).expanduser().is_dir() and not _in_hf_cache(name):
+    elif key not in (models.TINY, models.TINY_H32) and not Path(name).expanduser().is_dir() and not _in_hf_cache(name):
         raise ConfigError(
-            f"model.name: {name!r} is neither a built-in model ({models.SMOLLM2}, {models.TINY}), "
+            f"model.name: {name!r} is neither a built-in model ({models.SMOLLM2}, {models.TINY}, "
+            f"{models.TINY_H32}), "
             "a local directory, nor in the local Hugging Face cache (nothing is downloaded at "
             "run time: `huggingface-cli download NAME` first, or give a local path)")
     device = cfg.model.device.lower()
