@@ -109,11 +109,11 @@ class BranchingConfig:
 class VLLMConfig:
     """rollout.backend=vllm: the engine's settings (docs/models.md, "vLLM backend")."""
     dtype: str = "auto"                 # auto: bfloat16 where the CPU/GPU has it natively, else model.dtype
-    kv_cache_gib: int = 2               # CPU: KV-cache size in GiB
+    kv_cache_gib: int = bounded(2, ge=1)  # CPU: KV-cache size in GiB
     cpu_cores: str = "auto"             # CPU: cores for the engine's threads, e.g. "0-1" (auto: vLLM's choice)
-    gpu_memory_utilization: float = 0.5  # GPU: share of the device vLLM takes (the trainer needs the rest)
+    gpu_memory_utilization: float = bounded(0.5, gt=0, le=1)  # GPU: share of the device vLLM takes (the trainer needs the rest)
     sleep: bool = True                  # GPU: free vLLM's memory during each update (sleep mode)
-    top_logprobs: int = 20              # log-probs per position the entropy estimate uses
+    top_logprobs: int = bounded(20, ge=1)  # log-probs per position the entropy estimate uses
     enforce_eager: bool = True          # no torch.compile: faster start, slower decoding on GPU
 
 
@@ -452,7 +452,6 @@ def config_from_dict(data: dict) -> Config:
     _check_strategy(cfg.rollout)
     if cfg.rollout.tree.shared_steps == "merge" and cfg.trainer.samples != "per_step":
         raise ConfigError("rollout.tree.shared_steps=merge needs trainer.samples=per_step")
-    _check_vllm(cfg.rollout.vllm)
     if cfg.trainer.samples == "trajectory" and cfg.rollout.context != "conversation":
         raise ConfigError("trainer.samples=trajectory needs rollout.context=conversation "
                           "(prompts that extend each other)")
@@ -509,15 +508,6 @@ def _check_shapes(user: Any, schema: type, path: str) -> None:
         elif value is not None or type(None) not in typing.get_args(hints[key]):
             raise ConfigError(f"{path}{key} must be a mapping of keys "
                               f"({', '.join(typing.get_type_hints(sub))}), got {value!r}")
-
-
-def _check_vllm(v: VLLMConfig) -> None:
-    if not 0.0 < v.gpu_memory_utilization <= 1.0:
-        raise ConfigError(f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {v.gpu_memory_utilization}")
-    if v.kv_cache_gib < 1:
-        raise ConfigError(f"rollout.vllm.kv_cache_gib must be >= 1, got {v.kv_cache_gib}")
-    if v.top_logprobs < 1:
-        raise ConfigError(f"rollout.vllm.top_logprobs must be >= 1, got {v.top_logprobs}")
 
 
 def to_yaml(cfg: Config) -> str:
