@@ -130,6 +130,7 @@ class RolloutConfig:
     context: str = "window"             # window | conversation (each prompt extends the last)
     think: bool = True                  # ask for <think>...</think> before <action>
     prefill_action: bool = True         # think off: the reply starts with "<action>" (prompt side)
+    match_actions: bool = True          # a reply naming an admissible action ("take the knife") plays it
     env_workers: int = bounded(4, ge=1)  # threads (or processes) stepping environments in parallel
     env_pool: str = "auto"              # auto (the env's preference) | thread | process
     step_timeout_s: float = bounded(60.0, gt=0)  # an environment step slower than this ends the episode

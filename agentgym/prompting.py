@@ -100,16 +100,54 @@ class Parsed:
     problem: str | None     # why no action could be read
 
 
-def parse_action(text: str, raw: bool = False) -> Parsed:
+_ARTICLES = frozenset({"a", "an", "the"})
+_WORD_RE = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORD_RE.findall(text.lower()) if w not in _ARTICLES]
+
+
+def match_admissible(text: str, admissible: list[str]) -> str | None:
+    """The admissible action a reply names, or None.
+
+    A small model rarely writes an action exactly as listed: it adds articles
+    ("take the knife"), keeps writing after it, or never closes the tag. The action is
+    the one whose words (articles ignored) appear contiguously in the reply, earliest
+    first and, at one position, the longest.
+    """
+    words = _words(text)
+    best: tuple[int, int, str] | None = None
+    for action in admissible:
+        target = _words(action)
+        if not target:
+            continue
+        for start in range(len(words) - len(target) + 1):
+            if words[start:start + len(target)] == target:
+                key = (start, -len(target), action)
+                if best is None or key < best:
+                    best = key
+                break
+    return best[2] if best else None
+
+
+def parse_action(text: str, raw: bool = False,
+                 admissible: list[str] | None = None) -> Parsed:
     """Read ``<action>...</action>`` (the last one) and an optional ``<think>`` block.
 
-    With ``raw`` the whole reply (stripped, whitespace kept) is the action.
+    With ``raw`` the whole reply (stripped, whitespace kept) is the action. With
+    ``admissible``, a reply that is not exactly one of them (or has no closed tag) is
+    read as the admissible action it names (``match_admissible``), when it names one.
     """
     think_match = THINK_RE.search(text)
     think = think_match.group(1).strip() if think_match else None
     if raw:
         return Parsed(text.strip() or None, think, None if text.strip() else "empty reply")
     actions = ACTION_RE.findall(text)
+    if admissible:
+        named = _named_action(text, actions, admissible)
+        if named is not None:
+            return Parsed(named, think, None)
     if not actions:
         problem = "reply has no <action>...</action>" if "<action>" not in text.lower() \
             else "reply has an unclosed <action> tag"
@@ -118,3 +156,12 @@ def parse_action(text: str, raw: bool = False) -> Parsed:
     if not action:
         return Parsed(None, think, "empty <action></action>")
     return Parsed(action, think, None)
+
+
+def _named_action(text: str, actions: list[str], admissible: list[str]) -> str | None:
+    if actions:
+        written = " ".join(actions[-1].split())
+        exact = {" ".join(a.lower().split()): a for a in admissible}
+        return exact.get(written.lower()) or match_admissible(written, admissible)
+    opened = text.lower().rfind("<action>")
+    return match_admissible(text[opened + len("<action>"):], admissible) if opened >= 0 else None

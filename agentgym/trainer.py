@@ -100,7 +100,8 @@ def make_engine(cfg: Config, policy, split: str, run_id: str) -> RolloutEngine:
         history_length=cfg.rollout.history_length, think=cfg.rollout.think,
         prefill_action=cfg.rollout.prefill_action, context=cfg.rollout.context,
         sampling=sampling, max_context=cfg.rollout.max_context,
-        end_on_unparseable=cfg.algorithm.reward.format > 0)
+        end_on_unparseable=cfg.algorithm.reward.format > 0,
+        match_actions=cfg.rollout.match_actions)
     pool = EnvPool(env_factory(cfg, split), workers=cfg.rollout.env_workers,
                    timeout_s=cfg.rollout.step_timeout_s, backend=cfg.rollout.env_pool)
     strategy = make_strategy("chain" if evaluating else cfg.rollout.strategy, settings.group_size,

@@ -49,6 +49,9 @@ class RolloutSettings:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     max_context: int | None = None   # None: the policy's own limit
     end_on_unparseable: bool = False  # ARPO's format reward: an unparseable reply ends the episode
+    # read a reply as the admissible action it names ("take the knife" -> "take knife",
+    # an unclosed tag, text after the action); off: only the exact tag content counts
+    match_actions: bool = True
 
 
 @dataclass
@@ -256,7 +259,9 @@ class RolloutEngine:
             x.budget.generate_s += generate_s / len(active)
         children = self._fork(self.strategy.after_generate(list(zip(active, completions))))
 
-        parsed = [parse_action(prefix + c.text, raw=raw) for c in completions]
+        parsed = [parse_action(prefix + c.text, raw=raw,
+                               admissible=x.info.get("admissible_actions") if s.match_actions else None)
+                  for x, c in zip(active, completions)]
         # an unparseable reply is sent as "" so the environment's guard counts it as an
         # invalid step (the step limit still applies); the env never sees the raw text
         outcomes = self.pool.step({x.slot: p.action or "" for x, p in zip(active, parsed)})
