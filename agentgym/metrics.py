@@ -35,6 +35,8 @@ PANELS = (
     ("perf/tokens_per_s", ("perf/tokens_per_s",)),
 )
 MAX_PLOTS = 9
+# Cost axes: rollout success is also drawn against each of these where it was logged.
+COST_AXES = (("time/elapsed_s", "wall-clock s"), ("rollout/tokens_total", "generated tokens"))
 
 
 def _kl_off(config: dict) -> bool:
@@ -164,8 +166,10 @@ def plot_metrics(run_dir: str | Path) -> Path | None:
     panels = choose_panels(numeric, config)
     if not panels:
         return None
-    cols = min(3, len(panels))
-    rows = math.ceil(len(panels) / cols)
+    costs = [(key, label) for key, label in COST_AXES
+             if key in numeric and "rollout/success_rate" in numeric]
+    cols = min(3, len(panels) + len(costs))
+    rows = math.ceil((len(panels) + len(costs)) / cols)
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows + 0.4), layout="constrained")
     fig.suptitle(_run_title(run_dir, config), fontsize=11)
     for n, (title, keys) in enumerate(panels):
@@ -184,11 +188,25 @@ def plot_metrics(run_dir: str | Path) -> Path | None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.grid(alpha=0.3)
+    for n, (key, label) in enumerate(costs):
+        ax = fig.add_subplot(rows, cols, len(panels) + n + 1)
+        _plot_against(ax, records, key, "rollout/success_rate")
+        ax.set_title(f"success rate vs {label}", fontsize=10)
+        ax.set_xlabel(label)
     path = run_dir / PLOT_FILE
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, path)  # readers never see a half-written image
     return path
+
+
+def _plot_against(ax, records: list[dict[str, Any]], x_key: str, y_key: str) -> None:
+    points = [(r[x_key], r[y_key]) for r in records
+              if isinstance(r.get(x_key), (int, float)) and isinstance(r.get(y_key), (int, float))]
+    if points:
+        ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, markersize=3)
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
 
 
 def choose_panels(logged: list[str], config: dict) -> list[tuple[str, list[str]]]:

@@ -36,8 +36,8 @@ from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
-from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line, read_metrics,
-                              summary_line)
+from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line,
+                              merge_iterations, read_metrics, summary_line)
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
 from agentgym.precision import resolve_precision
@@ -129,6 +129,11 @@ def episode_metrics(episodes: list[Episode], prefix: str) -> dict[str, float]:
     return out
 
 
+def generated_tokens(episodes: list[Episode]) -> int:
+    """Reply tokens the policy sampled for these episodes (inherited prefixes excluded)."""
+    return sum(len(s.response_ids) for ep in episodes for s in ep.own_steps)
+
+
 class Trainer:
     def __init__(self, cfg: Config, *, resume: bool = False, console: Console | None = None):
         self.cfg = cfg
@@ -200,6 +205,7 @@ class Trainer:
                                      wandb=cfg.logging.wandb, wandb_project=cfg.logging.wandb_project,
                                      config=cfg)
         self.start_iteration = 1
+        self.tokens_total = 0           # reply tokens sampled for training so far
         if resume:
             ckpt = latest_checkpoint(self.run_dir)
             if ckpt is None:
@@ -253,7 +259,8 @@ class Trainer:
             raise AgentGymError(f"iteration {it}: no episode could be trained on; every one "
                                 f"ended in an environment failure, e.g. {first}")
         metrics = episode_metrics(episodes, "rollout")
-        generated = sum(len(s.response_ids) for ep in episodes for s in ep.own_steps)
+        generated = generated_tokens(episodes)
+        self.tokens_total += generated
         metrics.update({"perf/rollout_s": rollout_s, "perf/tokens_per_s": generated / rollout_s})
         metrics.update(self.train_engine.budget.metrics())
         metrics.update(self.train_engine.strategy.metrics())
@@ -276,6 +283,7 @@ class Trainer:
         # weight sync: the next rollout samples from the updated weights (vLLM; HF shares them)
         metrics.update(self.policy.sync_weights(self.policy.model, it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
+        metrics["rollout/tokens_total"] = self.tokens_total
         return metrics
 
     def _credit(self, episodes: list[Episode]) -> dict[str, float]:
@@ -294,6 +302,7 @@ class Trainer:
             tries += 1
             seeds = [int(s) for s in self.task_rng.integers(0, 2**31 - 1, size=target - len(kept))]
             more = self.rollout(self.train_engine, seeds, it, "train")
+            self.tokens_total += generated_tokens(more)
             relabel(more, f"refill{tries}")
             if self.replay is not None:
                 more, _ = self.replay.apply(more)
@@ -320,6 +329,8 @@ class Trainer:
     def train(self) -> Path:
         cfg = self.cfg
         last = cfg.trainer.iterations
+        elapsed, self.tokens_total = self._cumulative_so_far()
+        started = time.perf_counter() - elapsed
         before = self._eval_before_training()
         after: dict[str, float] = {}
         for it in range(self.start_iteration, last + 1):
@@ -328,6 +339,7 @@ class Trainer:
                                    or it == last):
                 after = self.evaluate(it)
                 metrics.update(after)
+            metrics["time/elapsed_s"] = time.perf_counter() - started
             self.metrics.log(it, metrics)
             shown = {k: v for k, v in metrics.items()  # KL is 0 by construction at kl_coef 0
                      if not (k == "loss/kl" and cfg.algorithm.loss.kl_coef == 0)}
@@ -343,6 +355,14 @@ class Trainer:
         if before and after:
             self.console.print(comparison_line(before, after), soft_wrap=True)
         return self.run_dir
+
+    def _cumulative_so_far(self) -> tuple[float, int]:
+        """``time/elapsed_s`` and ``rollout/tokens_total`` where the run stood before
+        ``start_iteration`` (0, 0 on a new run): a resumed run continues both counts."""
+        done = [r for r in merge_iterations(read_metrics(self.run_dir))
+                if 0 < r["iteration"] < self.start_iteration]
+        last = done[-1] if done else {}
+        return float(last.get("time/elapsed_s", 0.0)), int(last.get("rollout/tokens_total", 0))
 
     def _eval_before_training(self) -> dict[str, float]:
         """The eval of the initial policy (iteration 0): run and printed on a new run,

@@ -155,3 +155,21 @@ def test_missing_optional_backend_says_what_to_install(tmp_path, monkeypatch, op
     monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
     with pytest.raises(AgentGymError, match=re.escape(extra)):
         MetricsLogger(tmp_path, **{option: True})
+
+
+def test_plot_draws_success_against_wall_clock_and_tokens(tmp_path, monkeypatch):
+    with MetricsLogger(tmp_path) as logger:
+        for i in range(1, 4):
+            logger.log(i, {"rollout/success_rate": i / 4, "time/elapsed_s": 10.0 * i,
+                           "rollout/tokens_total": 100 * i})
+    import matplotlib.figure
+
+    figures = []
+    real = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: (figures.append(fig), real(fig, *a, **k))[1])
+    plot_metrics(tmp_path)
+    titles = [ax.get_title() for ax in figures[0].axes]
+    assert titles == ["success rate", "success rate vs wall-clock s",
+                      "success rate vs generated tokens"]
+    assert list(figures[0].axes[2].lines[0].get_xdata()) == [100, 200, 300]
