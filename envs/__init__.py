@@ -13,10 +13,18 @@ register(
                 "custom, cooking, treasure_hunter)",
 )
 register_template("agentgym/TextWorld-v0", PromptTemplate(
-    system="You play a text adventure game. Reply with one command from the list of "
-           "commands, written as <action>command</action>. Example: if the commands are "
-           "'open door, take apple, look' and the goal is to eat the apple, reply "
-           "<action>take apple</action>.",
+    # two worked examples whose goals are phrased unlike the commands: measured with
+    # SmolLM2-135M at T 0.7 / top-p 0.9 on 16 training games, the first reply plays the
+    # winning command 16 % of the time (3 % with one example that only shows the format)
+    system="You play a text adventure game. Read the goal, then pick the one command from "
+           "the list that does what the goal asks. Reply with that command exactly as "
+           "written, inside <action></action>.\n"
+           "Example 1:\nGoal: Make sure that the box is open.\n"
+           "Commands: examine box, look, take key, open box, inventory\n"
+           "Your command: <action>open box</action>\n"
+           "Example 2:\nGoal: Put the cup on the shelf.\n"
+           "Commands: drop cup, examine cup, examine shelf, inventory, look, put cup on shelf\n"
+           "Your command: <action>put cup on shelf</action>",
     task="Goal: {task}",
     observation="{observation}",
     admissible="Commands: {actions}",
