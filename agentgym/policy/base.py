@@ -113,6 +113,18 @@ class Policy(ABC):
         self.close()
 
 
+class TokenizerPolicy(Policy):
+    """A policy that holds a Hugging Face tokenizer (``self.tokenizer``) and works on its ids."""
+
+    tokenizer = None
+
+    def encode_chat(self, messages: list[dict]) -> list[int]:
+        return chat_template_ids(self.tokenizer, messages)
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+
 def chat_template_ids(tokenizer, messages: list[dict]) -> list[int]:
     """The ids of ``messages`` rendered with the chat template and ``add_generation_prompt``."""
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from agentgym.errors import AgentGymError
-from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams,
-                                  chat_template_ids, prompt_budgets)
+from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams,
+                                  TokenizerPolicy, prompt_budgets)
 from agentgym.policy.models import apply_lora, load_model_and_tokenizer, max_context_of
 
 
@@ -380,7 +380,7 @@ class _StopChecker:
 # --------------------------------------------------------------------------- policy
 
 
-class HFPolicy(Policy):
+class HFPolicy(TokenizerPolicy):
     """A causal LM from transformers, sampled with a batched KV-cache loop.
 
     Attributes: ``model`` (possibly a peft model), ``tokenizer`` (left padding),
@@ -442,12 +442,6 @@ class HFPolicy(Policy):
             self.generator.set_state(state)
         else:
             torch.set_rng_state(state)
-
-    def encode_chat(self, messages: list[dict]) -> list[int]:
-        return chat_template_ids(self.tokenizer, messages)
-
-    def decode(self, token_ids: list[int]) -> str:
-        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
 
     # -- generation ------------------------------------------------------------
 

