@@ -173,20 +173,28 @@ class EMPGConfig:
 
 
 @dataclass
+class GiGPOConfig:
+    weight: float = bounded(1.0, ge=0)  # omega in A = A^E + omega * A^S
+    gamma: float = bounded(0.95, ge=0, le=1)  # discount of step returns
+    normalize: str = "mean_norm"        # A^S: mean_norm | mean_std_norm
+    anchor_match: str = "exact"         # exact | similarity
+    similarity_autojunk: bool = True    # similarity: difflib's autojunk (the reference's default)
+    similarity_threshold: float = bounded(0.95, gt=0, le=1)  # similarity: difflib ratio to join a step group
+
+
+@dataclass
 class AdvantageConfig:
     episode: str = "grpo"               # grpo | rloo | tree_grpo | treepo (tree rollouts)
     attribution: str = "soft"           # soft | hard: a step shared by leaves gets their mean
     normalize: str = "std"              # std | none  (grpo only)
     episode_scope: str = "trajectory"   # trajectory | step: group mean/std over trajectories or step samples
     step: str = "none"                  # none | gigpo | salt
-    step_weight: float = bounded(1.0, ge=0)  # gigpo: omega in A = A^E + omega * A^S
-    gamma: float = bounded(0.95, ge=0, le=1)  # gigpo: discount of step returns
-    step_normalize: str = "mean_norm"   # gigpo: mean_norm | mean_std_norm
-    anchor_match: str = "exact"         # gigpo: exact | similarity
-    similarity_autojunk: bool = True    # gigpo, similarity: difflib's autojunk (the reference's default)
-    similarity_threshold: float = bounded(0.95, gt=0, le=1)  # gigpo, anchor_match=similarity: difflib ratio to join a step group
+    gigpo: GiGPOConfig = field(default_factory=GiGPOConfig)
     modulate: str = "none"              # none | empg
     empg: EMPGConfig = field(default_factory=EMPGConfig)
+    # sections of estimators registered outside agentgym (credit.register_estimator(...,
+    # config=...)): name -> keys, checked against the estimator's own dataclass
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,8 +300,8 @@ CHOICES = {
     "rollout.vllm.dtype": ("auto", "float32", "bfloat16", "float16"),
     "algorithm.advantage.normalize": ("std", "none"),
     "algorithm.advantage.episode_scope": ("trajectory", "step"),
-    "algorithm.advantage.step_normalize": ("mean_norm", "mean_std_norm"),
-    "algorithm.advantage.anchor_match": ("exact", "similarity"),
+    "algorithm.advantage.gigpo.normalize": ("mean_norm", "mean_std_norm"),
+    "algorithm.advantage.gigpo.anchor_match": ("exact", "similarity"),
     "algorithm.advantage.empg.entropy_source": ("entropy", "logprob"),
     "algorithm.loss.entropy": ("none", "epo"),
     "algorithm.replay": ("none", "arpo"),
@@ -316,6 +324,13 @@ CHOICES = {
 }
 
 
+# keys that moved into an estimator's own section: old path -> new path
+MOVED_KEYS = {f"algorithm.advantage.{old}": f"algorithm.advantage.gigpo.{new}" for old, new in (
+    ("step_weight", "weight"), ("gamma", "gamma"), ("step_normalize", "normalize"),
+    ("anchor_match", "anchor_match"), ("similarity_autojunk", "similarity_autojunk"),
+    ("similarity_threshold", "similarity_threshold"))}
+
+
 def _check_keys(user: Any, schema: type, path: str) -> None:
     """Unknown keys anywhere in ``user``, reported with the closest valid key."""
     if not isinstance(user, dict):
@@ -323,6 +338,9 @@ def _check_keys(user: Any, schema: type, path: str) -> None:
     hints = typing.get_type_hints(schema)
     for key, value in user.items():
         full = f"{path}{key}"
+        if full in MOVED_KEYS:
+            raise ConfigError(f"config key '{full}' is now '{MOVED_KEYS[full]}' (each estimator "
+                              f"has its own section); rename it")
         if key not in hints:
             close = difflib.get_close_matches(str(key), list(hints), n=1, cutoff=0.5)
             hint = f" Did you mean '{path}{close[0]}'?" if close else \
@@ -461,6 +479,11 @@ def config_from_dict(data: dict) -> Config:
 
 def _check_algorithm(algo: AlgorithmConfig) -> None:
     adv = algo.advantage
+    if adv.options:
+        from agentgym.credit import estimator_options  # credit imports this module
+
+        for name, keys in adv.options.items():
+            estimator_options(name, keys)   # raises ConfigError on a bad name or key
     if adv.episode_scope == "step" and adv.episode != "grpo":
         raise ConfigError("algorithm.advantage.episode_scope=step needs advantage.episode=grpo "
                           "(RLOO has no step-sample variant); use episode_scope=trajectory")

@@ -23,8 +23,9 @@ their group's statistics.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -86,23 +87,61 @@ class CreditBatch:
     returns: np.ndarray          # per episode: the sum of shaped rewards
     invalid: np.ndarray          # the invalid-action penalty per step (<= 0)
 
+    def options(self, name: str) -> Any:
+        """An estimator's own section, ``algorithm.advantage.options.<name>``, as its
+        registered dataclass (defaults where the recipe sets nothing)."""
+        return estimator_options(name, self.cfg.advantage.options.get(name, {}))
+
 
 # kind -> name -> estimator. "episode": fn(batch) -> A^E per step; "step": fn(batch,
 # a_episode, parts, metrics) -> advantage per step; "modulate": fn(batch, advantage,
 # parts, metrics) -> advantage per step. Each writes its components into ``parts``
 # (shown by the viewer) and its ``credit/...`` numbers into ``metrics``.
 ESTIMATORS: dict[str, dict[str, Callable]] = {"episode": {}, "step": {}, "modulate": {}}
+# name -> the dataclass of its section ``algorithm.advantage.options.<name>``
+ESTIMATOR_CONFIGS: dict[str, type] = {}
 
 
-def register_estimator(kind: str, name: str):
-    """Decorator: make ``fn`` selectable as ``algorithm.advantage.<kind>: <name>``."""
+def register_estimator(kind: str, name: str, config: type | None = None):
+    """Decorator: make ``fn`` selectable as ``algorithm.advantage.<kind>: <name>``.
+
+    ``config``, a dataclass with defaults, is the estimator's own section: a recipe sets
+    it under ``algorithm.advantage.options.<name>`` and the estimator reads it with
+    ``batch.options(name)``. (The built-in estimators' sections are typed fields of
+    ``AdvantageConfig``: ``advantage.gigpo``, ``advantage.empg``.)
+    """
     if kind not in ESTIMATORS:
         raise ValueError(f"estimator kind must be one of {', '.join(ESTIMATORS)}, got {kind!r}")
+    if config is not None and not dataclasses.is_dataclass(config):
+        raise TypeError(f"register_estimator({kind!r}, {name!r}): config must be a dataclass")
 
     def add(fn: Callable) -> Callable:
         ESTIMATORS[kind][name] = fn
+        if config is not None:
+            ESTIMATOR_CONFIGS[name] = config
         return fn
     return add
+
+
+def estimator_options(name: str, keys: dict | None) -> Any:
+    """The section ``algorithm.advantage.options.<name>`` as the estimator's dataclass."""
+    from agentgym.errors import ConfigError
+
+    path = f"algorithm.advantage.options.{name}"
+    if name not in ESTIMATOR_CONFIGS:
+        known = ", ".join(ESTIMATOR_CONFIGS) or "none registered"
+        raise ConfigError(f"{path}: no estimator named {name!r} registers options ({known})")
+    schema = ESTIMATOR_CONFIGS[name]
+    if not isinstance(keys, dict):
+        raise ConfigError(f"{path} must be a mapping of keys, got {keys!r}")
+    fields = {f.name for f in dataclasses.fields(schema)}
+    for key in keys:
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{path}.{key}'. Valid keys here: {', '.join(sorted(fields))}.")
+    try:
+        return schema(**keys)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def estimator_names(kind: str) -> tuple[str, ...]:
@@ -142,17 +181,17 @@ for _name in TREE_ESTIMATORS:   # tree rollouts: advantages over each task's tre
 
 @register_estimator("step", "gigpo")
 def _gigpo(b: CreditBatch, a_episode, parts, metrics) -> np.ndarray:
-    adv = b.cfg.advantage
-    G = discounted_returns(b.rewards, adv.gamma, b.owner, undiscounted=b.own + b.invalid)
-    groups = step_groups(b.group_of_step, [s.anchor for s in b.steps], match=adv.anchor_match,
-                         threshold=adv.similarity_threshold, autojunk=adv.similarity_autojunk)
-    parts["step"] = step_group_advantages(G, groups, normalize=adv.step_normalize)
+    g = b.cfg.advantage.gigpo
+    G = discounted_returns(b.rewards, g.gamma, b.owner, undiscounted=b.own + b.invalid)
+    groups = step_groups(b.group_of_step, [s.anchor for s in b.steps], match=g.anchor_match,
+                         threshold=g.similarity_threshold, autojunk=g.similarity_autojunk)
+    parts["step"] = step_group_advantages(G, groups, normalize=g.normalize)
     sizes = np.bincount(groups)
     metrics.update(_group_size_metrics("credit/step_group", groups))
     metrics["credit/singleton_share"] = float(np.mean(sizes == 1))
     metrics["credit/singleton_step_share"] = float(np.mean(sizes[groups] == 1))
     metrics["credit/step_return_mean"] = float(G.mean())
-    return a_episode + adv.step_weight * parts["step"]
+    return a_episode + g.weight * parts["step"]
 
 
 @register_estimator("step", "salt")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agentgym.config import AlgorithmConfig, config_from_dict
+from agentgym.config import AlgorithmConfig, config_from_dict, load_config
 from agentgym.credit import assign_advantages, trainable
 from agentgym.episode import Episode, Step
 
@@ -68,7 +68,7 @@ def test_gigpo_worked_example_through_the_config():
     eps = [_rich_episode("g", "a", [0, 0, 1], ["s0", "s1", "s2"]),
            _rich_episode("g", "b", [0, 0, 0], ["s0", "s3", "s1"]),
            _rich_episode("h", "c", [0], ["s0"])]              # another group: no leaking
-    metrics = assign_advantages(eps, _algo(step="gigpo", gamma=1.0, step_weight=0.5))
+    metrics = assign_advantages(eps, _algo(step="gigpo", gigpo={"gamma": 1.0, "weight": 0.5}))
     step_adv = [[s.advantage_parts["step"] for s in ep.steps] for ep in eps]
     assert step_adv == [[0.5, 0.5, 0.0], [-0.5, 0.0, -0.5], [0.0]]
     assert eps[0].steps[0].advantage == pytest.approx(0.7071 + 0.25, abs=1e-4)
@@ -84,10 +84,10 @@ def test_gigpo_worked_example_through_the_config():
 def test_gigpo_with_rloo_and_similarity():
     eps = [_rich_episode("g", "a", [0, 1], ["kitchen: fridge.", "end"]),
            _rich_episode("g", "b", [0, 0], ["kitchen: fridge!", "x"])]
-    exact = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gamma=1.0))
+    exact = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gigpo={"gamma": 1.0}))
     assert exact["credit/singleton_share"] == 1.0
-    similar = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gamma=1.0,
-                                           anchor_match="similarity", similarity_threshold=0.9))
+    similar = assign_advantages(eps, _algo(step="gigpo", episode="rloo", gigpo={
+        "gamma": 1.0, "anchor_match": "similarity", "similarity_threshold": 0.9}))
     assert similar["credit/singleton_share"] == pytest.approx(2 / 3)
     assert eps[0].steps[0].advantage_parts == {"episode": 1.0, "step": 0.5}
 
@@ -131,7 +131,7 @@ def test_empg_modulates_any_advantage():
 def test_gigpo_plus_empg_compose():
     eps = [_rich_episode("g", "a", [0, 1], ["s0", "s1"], entropies=[[0.1], [0.9]]),
            _rich_episode("g", "b", [0, 0], ["s0", "s2"], entropies=[[0.4], [0.2]])]
-    assign_advantages(eps, _algo(step="gigpo", modulate="empg", gamma=1.0))
+    assign_advantages(eps, _algo(step="gigpo", modulate="empg", gigpo={"gamma": 1.0}))
     parts = eps[0].steps[0].advantage_parts
     assert parts["base"] == pytest.approx(parts["episode"] + parts["step"])
     assert eps[0].steps[0].advantage != pytest.approx(parts["base"])
@@ -143,8 +143,13 @@ def test_step_level_config_errors():
         config_from_dict({"algorithm": {"advantage": {"step": "gipgo"}}})
     with pytest.raises(ConfigError, match="episode_scope"):
         config_from_dict({"algorithm": {"advantage": {"episode": "rloo", "episode_scope": "step"}}})
-    with pytest.raises(ConfigError, match="step_weight"):
-        config_from_dict({"algorithm": {"advantage": {"step_wieght": 0.5}}})
+    with pytest.raises(ConfigError, match="'algorithm.advantage.gigpo.weight'"):
+        config_from_dict({"algorithm": {"advantage": {"gigpo": {"wieght": 0.5}}}})
+    # the flat keys of earlier releases name their new home
+    with pytest.raises(ConfigError, match="is now 'algorithm.advantage.gigpo.weight'"):
+        config_from_dict({"algorithm": {"advantage": {"step_weight": 0.5}}})
+    with pytest.raises(ConfigError, match="is now 'algorithm.advantage.gigpo.gamma'"):
+        load_config(None, ["algorithm.advantage.gamma=0.9"])
     with pytest.raises(ConfigError, match="epo"):
         config_from_dict({"algorithm": {"loss": {"entropy": "epp"}}})
 
@@ -223,3 +228,31 @@ def test_overlong_and_format_rewards_enter_the_return():
     assert a.info["return"] == pytest.approx(0.5) and b.info["return"] == pytest.approx(0.5)
     assert metrics["credit/overlong_share"] == 0.5
     assert metrics["credit/format_reward_mean"] == pytest.approx(-0.25)
+
+
+def test_a_registered_estimator_has_its_own_options_section(monkeypatch):
+    import dataclasses
+
+    from agentgym import credit
+    from agentgym.errors import ConfigError
+    monkeypatch.setattr(credit, "ESTIMATORS", {k: dict(v) for k, v in credit.ESTIMATORS.items()})
+    monkeypatch.setattr(credit, "ESTIMATOR_CONFIGS", dict(credit.ESTIMATOR_CONFIGS))
+
+    @dataclasses.dataclass
+    class ScaleOptions:
+        factor: float = 1.0
+
+    @credit.register_estimator("step", "scaled", config=ScaleOptions)
+    def scaled(batch, a_episode, parts, metrics):
+        parts["scaled"] = batch.options("scaled").factor * a_episode
+        return parts["scaled"]
+
+    eps = [_rich_episode("g", "a", [1], ["s0"]), _rich_episode("g", "b", [0], ["s0"])]
+    assign_advantages(eps, _algo(step="scaled", options={"scaled": {"factor": 3.0}}))
+    assert [ep.steps[0].advantage for ep in eps] == pytest.approx([3 * 0.7071, -3 * 0.7071], abs=1e-4)
+    assign_advantages(eps, _algo(step="scaled"))          # defaults where the recipe sets none
+    assert eps[0].steps[0].advantage == pytest.approx(0.7071, abs=1e-4)
+    with pytest.raises(ConfigError, match="'algorithm.advantage.options.scaled.factr'.*factor"):
+        _algo(step="scaled", options={"scaled": {"factr": 3.0}})
+    with pytest.raises(ConfigError, match="no estimator named 'scaeld'"):
+        _algo(step="scaled", options={"scaeld": {}})

@@ -41,7 +41,7 @@ def _algo(**advantage):
 
 def test_gigpo_on_a_tree_batch_by_hand():
     eps = _tree_batch()
-    assign_advantages(eps, _algo(step="gigpo", gamma=0.95))
+    assign_advantages(eps, _algo(step="gigpo", gigpo={"gamma": 0.95}))
     # A^E: returns 1, 0, 0 -> GRPO (1.1547, -0.5774, -0.5774)
     # step returns: a: 0.95, 1; b: 0, 0; c: 0. Anchor groups: x {0.95, 0, 0}, y {1, 0}
     got = [s.advantage for ep in eps for s in ep.steps]
