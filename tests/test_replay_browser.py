@@ -115,6 +115,26 @@ def browser():
     driver.quit()
 
 
+def _until(browser, condition):
+    """Waits (polling, up to 10 s) for a page a click navigated to: reading the URL or a
+    heading straight after ``click()`` can still see the page being left."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(browser, 10, ignored_exceptions=ignored).until(condition)
+
+
+def _url_has(fragment):
+    return lambda driver: fragment in driver.current_url
+
+
+def _heading_is(text):
+    from selenium.webdriver.common.by import By
+
+    return lambda driver: driver.find_element(By.TAG_NAME, "h1").text == text
+
+
 def test_filter_open_read_and_follow_an_anchor_group(real_run, viewer, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -131,7 +151,7 @@ def test_filter_open_read_and_follow_an_anchor_group(real_run, viewer, browser, 
     Select(browser.find_element(By.NAME, "outcome")).select_by_value("lost")
     Select(browser.find_element(By.NAME, "split")).select_by_value("train")
     browser.find_element(By.ID, "apply").click()
-    assert "outcome=lost" in browser.current_url
+    _until(browser, _url_has("outcome=lost"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#episodes tr.lost")
     assert len(rows) == len(failed) and not browser.find_elements(By.CSS_SELECTOR, "#episodes tr.won")
     first = browser.find_element(By.CSS_SELECTOR, "#episodes a.episode-link")
@@ -140,7 +160,7 @@ def test_filter_open_read_and_follow_an_anchor_group(real_run, viewer, browser, 
 
     with EpisodeStore(real_run, readonly=True) as store:
         episode = store.get_episode(episode_id)
-    assert browser.find_element(By.TAG_NAME, "h1").text == f"Episode {episode_id}"
+    _until(browser, _heading_is(f"Episode {episode_id}"))
     steps = browser.find_elements(By.CSS_SELECTOR, "section.step")
     assert len(steps) == episode.length > 0
     first_step = steps[0]
@@ -159,14 +179,14 @@ def test_filter_open_read_and_follow_an_anchor_group(real_run, viewer, browser, 
     assert "<|im_start|>" in prompt.find_element(By.TAG_NAME, "pre").text
 
     first_step.find_element(By.CSS_SELECTOR, "a.anchor-link").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Anchor group"
+    _until(browser, _heading_is("Anchor group"))
     members = browser.find_elements(By.CSS_SELECTOR, "#members a.member-link")
     assert len(members) >= 3  # every member of the group starts from the same state
     assert episode_id in [m.text for m in members]
     other = next(m for m in members if m.text != episode_id)
     other_id = other.text
     other.click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == f"Episode {other_id}"
+    _until(browser, _heading_is(f"Episode {other_id}"))
     assert browser.current_url.endswith("#step-0")
 
     browser.find_element(By.CSS_SELECTOR, "a.compare-link").click()
@@ -193,7 +213,7 @@ def test_a_tree_group_is_drawn_as_a_tree(tree_run, tree_viewer, browser, tmp_pat
 
     browser.get(tree_viewer + f"/episode?id={fork.episode_id}")
     browser.find_element(By.CSS_SELECTOR, "a.tree-link").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == f"Group {fork.group_id} as a tree"
+    _until(browser, _heading_is(f"Group {fork.group_id} as a tree"))
     # one node per distinct step, plus the root; the leaf's path is highlighted
     distinct = {ep.node_key(k) for ep in episodes for k in range(ep.length)}
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tree-node")) == len(distinct) + 1
@@ -204,7 +224,7 @@ def test_a_tree_group_is_drawn_as_a_tree(tree_run, tree_viewer, browser, tmp_pat
     other = next(a for a in leaves if a.text != fork.episode_id)
     other_id = other.text
     other.click()
-    assert f"leaf={other_id}" in browser.current_url
+    _until(browser, _url_has(f"leaf={other_id}"))
     other_ep = next(ep for ep in episodes if ep.episode_id == other_id)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tree-node.on-path")) == other_ep.length + 1
 
