@@ -259,6 +259,7 @@ class TrainerConfig:
     lr_schedule: str = "cosine"         # cosine | constant
     max_grad_norm: float = bounded(1.0, gt=0)
     micro_batch: int = bounded(8, ge=1)  # samples per forward/backward
+    micro_batch_tokens: int = bounded(2048, ge=0)  # tokens (padding included) per forward/backward; 0: no cap
     mini_batch_size: int = bounded(0, ge=0)  # samples per optimizer step; 0: the whole batch (one step)
     ppo_epochs: int = bounded(1, ge=1)  # passes over the batch per iteration
     share_prefix_min: int = bounded(32, ge=0)  # samples sharing >= this many leading tokens run them once; 0: off

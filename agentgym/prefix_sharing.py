@@ -15,6 +15,7 @@ unshared batch (a suffix sample is the sample with its first P tokens removed).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from dataclasses import dataclass
 
@@ -44,19 +45,23 @@ def _lcp(a: np.ndarray, b: np.ndarray) -> int:
     return int(diff[0]) if diff.size else m
 
 
-def plan_units(samples: list[Sample], micro_batch: int, min_prefix: int = 32) -> list[Unit]:
-    """Split ``samples`` into forward passes of at most ``micro_batch`` rows.
+def plan_units(samples: list[Sample], micro_batch: int, min_prefix: int = 32,
+               max_tokens: int = 0) -> list[Unit]:
+    """Split ``samples`` into forward passes of at most ``micro_batch`` rows and, when
+    ``max_tokens > 0``, at most ``max_tokens`` tokens (padding included: a pass's
+    activation memory grows with them; a sample longer than that runs alone).
 
     Samples are sorted by their token ids, so the ones sharing long prefixes are
     adjacent; the sorted run is then cut into segments that maximise the tokens saved,
-    sum of (members - 1) x shared prefix (an exact dynamic programme over segments of
-    at most ``micro_batch`` rows). A segment sharing fewer than ``min_prefix`` tokens
-    saves nothing; its samples go, by length, into plain units. ``min_prefix <= 0``
-    disables sharing.
+    sum of (members - 1) x shared prefix (an exact dynamic programme over segments
+    within both limits). A segment sharing fewer than ``min_prefix`` tokens saves
+    nothing; its samples go, by length, into plain units. ``min_prefix <= 0`` disables
+    sharing.
     """
     n = len(samples)
+    budget = max_tokens if max_tokens > 0 else float("inf")
     if min_prefix <= 0 or n < 2:
-        return _plain(list(range(n)), samples, micro_batch)
+        return _plain(list(range(n)), samples, micro_batch, budget)
     order = sorted(range(n), key=lambda i: samples[i].input_ids)
     ids = [np.asarray(samples[i].input_ids) for i in order]
     limit = [_first_predicting(samples[i]) for i in order]
@@ -65,10 +70,11 @@ def plan_units(samples: list[Sample], micro_batch: int, min_prefix: int = 32) ->
     cut: list[tuple[int, int]] = [(0, 0)] * (n + 1)   # (segment start, its prefix)
     for j in range(1, n + 1):
         best[j], cut[j] = best[j - 1], (j - 1, 0)
-        shared = limit[j - 1]
+        shared, longest = limit[j - 1], ids[j - 1].size
         for start in range(j - 2, max(-1, j - 1 - micro_batch), -1):
             shared = min(shared, lcp_next[start], limit[start])
-            if shared < min_prefix:
+            longest = max(longest, ids[start].size)
+            if shared < min_prefix or shared + (j - start) * (longest - shared) > budget:
                 break
             gain = best[start] + (j - 1 - start) * shared
             if gain > best[j]:
@@ -84,12 +90,20 @@ def plan_units(samples: list[Sample], micro_batch: int, min_prefix: int = 32) ->
         else:
             alone.extend(rows)
         j = start
-    return units[::-1] + _plain(alone, samples, micro_batch)
+    return units[::-1] + _plain(alone, samples, micro_batch, budget)
 
 
-def _plain(rows: list[int], samples: list[Sample], micro_batch: int) -> list[Unit]:
-    rows = sorted(rows, key=lambda i: len(samples[i].input_ids))  # less padding
-    return [Unit(rows[k:k + micro_batch]) for k in range(0, len(rows), micro_batch)]
+def _plain(rows: list[int], samples: list[Sample], micro_batch: int, budget: float) -> list[Unit]:
+    """Padded batches of similar lengths, each within ``micro_batch`` rows and ``budget``
+    tokens (rows x the longest)."""
+    units: list[Unit] = []
+    for i in sorted(rows, key=lambda i: len(samples[i].input_ids)):   # less padding
+        last = units[-1].rows if units else []
+        if last and len(last) < micro_batch and (len(last) + 1) * len(samples[i].input_ids) <= budget:
+            last.append(i)
+        else:
+            units.append(Unit([i]))
+    return units
 
 
 def suffix(s: Sample, p: int) -> Sample:
@@ -103,19 +117,64 @@ def _cache_kwarg(decoder) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+def _caches():
+    """Two caches whose ``update`` gives the same answer every time it is called, so a
+    layer's gradient-checkpointing replay in backward sees what its forward saw (HF's
+    own cache appends, and the replay would attend to the prefix twice)."""
+    from transformers import DynamicCache
+
+    class Recorder(DynamicCache):
+        """The prefix pass: keeps each layer's K/V, attends to nothing before them."""
+
+        def update(self, keys, values, layer_idx, *args, **kwargs):
+            self.recorded[layer_idx] = (keys, values)
+            return keys, values
+
+    class SharedPrefix(DynamicCache):
+        """The suffix pass: each layer attends to the stored prefix and its own K/V,
+        without storing them."""
+
+        def update(self, keys, values, layer_idx, *args, **kwargs):
+            layer = self.layers[layer_idx]
+            return torch.cat([layer.keys, keys], dim=-2), torch.cat([layer.values, values], dim=-2)
+
+    return Recorder, SharedPrefix
+
+
+@contextlib.contextmanager
+def _cache_under_checkpointing(decoder):
+    """HF drops the cache of a gradient-checkpointed layer unless the layer says its
+    replay is safe; with the caches above it is."""
+    layers = [m for m in decoder.modules() if hasattr(m, "_can_checkpoint_with_cache")]
+    saved = [m.__dict__.get("_can_checkpoint_with_cache") for m in layers]
+    for m in layers:
+        m._can_checkpoint_with_cache = True
+    try:
+        yield
+    finally:
+        for m, value in zip(layers, saved):
+            if value is None:
+                del m._can_checkpoint_with_cache
+            else:
+                m._can_checkpoint_with_cache = value
+
+
 def shared_prefix_hidden(decoder, config, prefix_ids: torch.Tensor, input_ids: torch.Tensor,
                          attention_mask: torch.Tensor) -> torch.Tensor:
     """Last hidden states of ``input_ids`` ([n, S], right-padded) continuing the one
-    shared ``prefix_ids`` ([P]); gradients flow into the prefix through its K/V."""
-    from transformers import DynamicCache
-
+    shared ``prefix_ids`` ([P]); gradients flow into the prefix through its K/V. Works
+    with gradient checkpointing (the layers' replays read the same prefix)."""
+    Recorder, SharedPrefix = _caches()
     key = _cache_kwarg(decoder)
-    cache = DynamicCache(config=config)
-    decoder(input_ids=prefix_ids[None], use_cache=True, **{key: cache})
     n, p = input_ids.shape[0], prefix_ids.shape[0]
-    shared = DynamicCache(config=config)
-    for src, dst in zip(cache.layers, shared.layers):
-        dst.update(src.keys.expand(n, -1, -1, -1), src.values.expand(n, -1, -1, -1))
-    mask = torch.cat([attention_mask.new_ones((n, p)), attention_mask], dim=1)
-    out = decoder(input_ids=input_ids, attention_mask=mask, use_cache=True, **{key: shared})
+    with _cache_under_checkpointing(decoder):
+        recorder = Recorder(config=config)
+        recorder.recorded = {}
+        decoder(input_ids=prefix_ids[None], use_cache=True, **{key: recorder})
+        shared = SharedPrefix(config=config)
+        for idx, layer in enumerate(shared.layers):
+            k, v = recorder.recorded[idx]
+            layer.update(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1))
+        mask = torch.cat([attention_mask.new_ones((n, p)), attention_mask], dim=1)
+        out = decoder(input_ids=input_ids, attention_mask=mask, use_cache=True, **{key: shared})
     return out.last_hidden_state

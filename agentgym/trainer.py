@@ -36,6 +36,7 @@ from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
+from agentgym.memory import peak_rss_gb, release_freed_memory
 from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line,
                               merge_iterations, read_metrics, summary_line)
 from agentgym.policy import make_policy
@@ -189,7 +190,8 @@ class Trainer:
                                      ref_model=ref_model, total_iterations=t.iterations,
                                      norm_length=cfg.rollout.max_new_tokens,
                                      autocast_dtype=precision.update_autocast, seed=t.seed,
-                                     share_prefix_min=t.share_prefix_min)
+                                     share_prefix_min=t.share_prefix_min,
+                                     micro_batch_tokens=t.micro_batch_tokens)
         self.otc_state = OTCState() if cfg.algorithm.reward.otc.mode == "grpo" else None
         self.replay = None
         if cfg.algorithm.replay == "arpo":
@@ -253,6 +255,7 @@ class Trainer:
         t0 = time.perf_counter()
         episodes = self.rollout(self.train_engine, seeds, it, "train")
         rollout_s = time.perf_counter() - t0
+        release_freed_memory()   # the generation's K/V cache
         if not trainable(episodes):
             self.store.add_episodes(episodes)
             first = next((ep.error for ep in episodes if ep.error), "no steps were played")
@@ -280,9 +283,11 @@ class Trainer:
         self.policy.sleep()  # vLLM on a GPU frees its memory for the update; no-op otherwise
         with self.console.status(f"update {it}: {len(samples)} samples"):
             metrics.update(self.updater.step(samples, iteration=it))
+        release_freed_memory()   # the update's activations
         # weight sync: the next rollout samples from the updated weights (vLLM; HF shares them)
         metrics.update(self.policy.sync_weights(self.policy.model, it))
         metrics["perf/iteration_s"] = time.perf_counter() - t0
+        metrics["perf/peak_rss_gb"] = peak_rss_gb()
         metrics["rollout/tokens_total"] = self.tokens_total
         return metrics
 

@@ -95,18 +95,16 @@ class PolicyUpdater:
                  pad_id: int, micro_batch: int = 8, mini_batch_size: int = 0, ppo_epochs: int = 1,
                  max_grad_norm: float = 1.0, ref_model=None, total_iterations: int = 1,
                  norm_length: int | None = None, autocast_dtype: torch.dtype | None = None,
-                 seed: int = 0, share_prefix_min: int = 32):
+                 seed: int = 0, share_prefix_min: int = 32, micro_batch_tokens: int = 0):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.loss, self.temperature, self.pad_id = loss, temperature, pad_id
         self.micro_batch, self.max_grad_norm, self.ref_model = micro_batch, max_grad_norm, ref_model
+        self.micro_batch_tokens = micro_batch_tokens
         self.mini_batch_size, self.ppo_epochs = mini_batch_size, ppo_epochs
         self.total_iterations, self.seed = total_iterations, seed
         self.norm_length = loss.norm_length or norm_length
         self.autocast_dtype = autocast_dtype
-        # the prefix pass needs the K/V cache, which gradient checkpointing turns off
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
-        checkpointing = any(getattr(m, "gradient_checkpointing", False) is True for m in base.modules())
-        self.share_prefix_min = 0 if checkpointing else share_prefix_min
+        self.share_prefix_min = share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given
 
@@ -116,6 +114,9 @@ class PolicyUpdater:
             return contextlib.nullcontext()
         device = next(self.model.parameters()).device.type
         return torch.autocast(device, dtype=self.autocast_dtype)
+
+    def _units(self, samples: list[Sample]) -> list[Unit]:
+        return plan_units(samples, self.micro_batch, self.share_prefix_min, self.micro_batch_tokens)
 
     def _batch(self, samples: list[Sample], unit: Unit):
         """The padded batch of one forward pass, its predict mask and shared prefix ids."""
@@ -140,7 +141,7 @@ class PolicyUpdater:
     def _score(self, model, samples: list[Sample]) -> list[torch.Tensor]:
         """Log-probs of each sample's trained tokens under ``model`` (no gradient)."""
         out: list[torch.Tensor] = [torch.zeros(0)] * len(samples)
-        for unit in plan_units(samples, self.micro_batch, self.share_prefix_min):
+        for unit in self._units(samples):
             batch, predict, prefix_ids = self._batch(samples, unit)
             _, logp = self._token_stats(model, batch, predict, prefix_ids)
             for i, part in zip(unit.rows, logp.split(predict.sum(1).tolist())):
@@ -215,7 +216,7 @@ class PolicyUpdater:
             sums.update({"first_tokens": 0.0, "behaviour_abs": 0.0, "behaviour_kl": 0.0,
                          "behaviour_max": 0.0, "correction_masked": 0.0,
                          "epo/entropy": 0.0, "epo/smooth": 0.0, "epo/out_of_band": 0.0})
-        for unit in plan_units(mini, self.micro_batch, self.share_prefix_min):
+        for unit in self._units(mini):
             rows = unit.rows
             batch, predict, prefix_ids = self._batch(mini, unit)
             n = int(predict.sum())

@@ -39,6 +39,26 @@ def test_plan_groups_members_sharing_their_prompt():
     assert max(len(u.rows) for u in plan_units(samples, 2, min_prefix=16)) == 2
 
 
+def _tokens(samples, unit):
+    """Tokens one forward pass holds: the prefix once, then each row padded to the longest."""
+    longest = max(len(samples[i].input_ids) for i in unit.rows)
+    return unit.prefix + len(unit.rows) * (longest - unit.prefix)
+
+
+@pytest.mark.parametrize("min_prefix", [16, 0], ids=["shared", "plain"])
+def test_plan_keeps_each_pass_within_the_token_budget(min_prefix):
+    samples = _group_samples()            # prompts of 40, replies of 3/5/7, one sample of 28
+    for budget in (30, 60, 100, 150):
+        units = plan_units(samples, micro_batch=8, min_prefix=min_prefix, max_tokens=budget)
+        assert sorted(i for u in units for i in u.rows) == list(range(len(samples)))
+        # a pass over the budget holds one sample that is itself longer than the budget
+        assert all(_tokens(samples, u) <= budget or len(u.rows) == 1 for u in units), budget
+    # 60 tokens: a whole group (39 + 3 x 8 = 63) no longer fits, two members do (39 + 2 x 6)
+    tight = plan_units(samples, 8, min_prefix=16, max_tokens=60)
+    assert max(len(u.rows) for u in tight if u.prefix) == 2
+    assert plan_units(samples, 8, 16, max_tokens=0) == plan_units(samples, 8, 16)
+
+
 def _grads_and_metrics(model, samples, share, loss_cfg):
     model.zero_grad(set_to_none=True)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
@@ -52,8 +72,9 @@ def _grads_and_metrics(model, samples, share, loss_cfg):
     return grads, sums, up._score(model, samples)
 
 
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["", "checkpointing"])
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-def test_shared_prefix_loss_and_gradients_equal_duplicated(lora):
+def test_shared_prefix_loss_and_gradients_equal_duplicated(lora, checkpointing):
     model, _ = load_model_and_tokenizer("tiny-smollm2")
     if lora:
         from peft import LoraConfig, get_peft_model
@@ -66,7 +87,17 @@ def test_shared_prefix_loss_and_gradients_equal_duplicated(lora):
     samples = _group_samples()
     cfg = LossConfig(entropy_coef=0.01, aggregation="seq_mean_token_mean")
     g_dup, s_dup, lp_dup = _grads_and_metrics(model, samples, False, cfg)
+    if checkpointing:   # the shared pass replays each layer in backward; the plain one did not
+        model.gradient_checkpointing_enable()
+    calls = {"decoder": 0, "layer": 0}
+    decoder = model.get_decoder()
+    hooks = [decoder.register_forward_pre_hook(lambda *_: calls.__setitem__("decoder", calls["decoder"] + 1)),
+             decoder.layers[0].register_forward_pre_hook(lambda *_: calls.__setitem__("layer", calls["layer"] + 1))]
     g_sh, s_sh, lp_sh = _grads_and_metrics(model, samples, True, cfg)
+    for h in hooks:
+        h.remove()
+    # under checkpointing each layer runs again in backward: more layer calls than passes
+    assert (calls["layer"] > calls["decoder"]) == checkpointing
     for a, b in zip(lp_dup, lp_sh):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     assert s_sh["loss/policy"] == pytest.approx(s_dup["loss/policy"], abs=1e-5)

@@ -19,7 +19,7 @@ matmul parameters, plus the lm head at trained positions and attention) over thi
 machine's measured bf16 matmul peak (2048^2 matmuls).
 
     python tools/bench_update.py [--model smollm2-135m] [--full] [--groups 2] [--repeats 3]
-                                 [--no-share] [--fp32]
+                                 [--no-share] [--fp32] [--checkpointing] [--micro-batch-tokens N]
 
 Last line: ``bench_update: ratio=<plain s / agentgym s> peak_fraction=<y>``.
 """
@@ -33,8 +33,8 @@ import time
 
 import torch
 
-from agentgym.config import LossConfig
-from agentgym.policy.models import load_model_and_tokenizer
+from agentgym.config import LossConfig, TrainerConfig
+from agentgym.policy.models import apply_lora, load_model_and_tokenizer
 from agentgym.precision import resolve_precision
 from agentgym.prefix_sharing import plan_units
 from agentgym.samples import Sample, collate
@@ -88,7 +88,8 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t0)
 
 
-def update_flops(model, samples: list[Sample], micro_batch: int, share: int, full: bool) -> float:
+def update_flops(model, samples: list[Sample], micro_batch: int, share: int, max_tokens: int,
+                 full: bool) -> float:
     """Model FLOPs of the update's forward and backward over the tokens it computes."""
     cfg = model.config
     d, layers = cfg.hidden_size, cfg.num_hidden_layers
@@ -96,7 +97,7 @@ def update_flops(model, samples: list[Sample], micro_batch: int, share: int, ful
     n_matmul = layers * (2 * d * d + 2 * d * kv + 3 * d * inter)
     per_param = 6 if full else 4
     total = 0.0
-    for unit in plan_units(samples, micro_batch, share):
+    for unit in plan_units(samples, micro_batch, share, max_tokens):
         lengths = [len(samples[i].input_ids) - unit.prefix for i in unit.rows]
         tokens = unit.prefix + sum(lengths)
         attn = sum(4 * layers * d * L * (unit.prefix + L) for L in lengths) + 4 * layers * d * unit.prefix ** 2
@@ -113,19 +114,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA r 16")
-    ap.add_argument("--micro-batch", type=int, default=8)
+    defaults = TrainerConfig()
+    ap.add_argument("--micro-batch", type=int, default=defaults.micro_batch)
+    ap.add_argument("--micro-batch-tokens", type=int, default=defaults.micro_batch_tokens)
     ap.add_argument("--groups", type=int, default=2, help="tasks per iteration (quickstart: 2)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-share", action="store_true", help="ablation: no shared-prefix passes")
     ap.add_argument("--fp32", action="store_true", help="ablation: no bf16 autocast")
+    ap.add_argument("--checkpointing", action="store_true",
+                    help="gradient checkpointing on the agentgym side (model.gradient_checkpointing)")
     args = ap.parse_args()
 
     model, tokenizer = load_model_and_tokenizer(args.model)
     if not args.full:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
-                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+        model = apply_lora(model, {"r": 16, "alpha": 32})   # the quickstart's, as the trainer applies it
     loaded_gb = rss_gb()
     pad = tokenizer.pad_token_id
     samples = quickstart_samples(len(tokenizer), groups=args.groups)
@@ -136,25 +138,32 @@ def main() -> None:
     share = 0 if args.no_share else 32
     updater = PolicyUpdater(model, optimizer, None, LossConfig(), temperature=0.7, pad_id=pad,
                             micro_batch=args.micro_batch, autocast_dtype=precision.update_autocast,
-                            share_prefix_min=share)
+                            share_prefix_min=share, micro_batch_tokens=args.micro_batch_tokens)
 
     def timed(fn) -> float:
         t0 = time.perf_counter()
         fn()
         return time.perf_counter() - t0
 
-    updater.step(samples)                   # untimed: allocator and thread-pool warm-up
-    ours = [timed(lambda: updater.step(samples)) for _ in range(1)]
+    def ours_step():
+        if args.checkpointing:
+            model.gradient_checkpointing_enable()
+        updater.step(samples)
+        if args.checkpointing:
+            model.gradient_checkpointing_disable()
+
+    ours_step()                             # untimed: allocator and thread-pool warm-up
+    ours = [timed(ours_step) for _ in range(1)]
     update_peak_gb = rss_gb()
     plain_step(model, optimizer, samples, args.micro_batch, pad)
     plain = []
     for _ in range(args.repeats):
         plain.append(timed(lambda: plain_step(model, optimizer, samples, args.micro_batch, pad)))
-        ours.append(timed(lambda: updater.step(samples)))
+        ours.append(timed(ours_step))
     t_ours, t_plain = statistics.median(ours), statistics.median(plain)
-    units = plan_units(samples, args.micro_batch, share)
+    units = plan_units(samples, args.micro_batch, share, args.micro_batch_tokens)
     computed = sum(u.prefix + sum(len(samples[i].input_ids) - u.prefix for i in u.rows) for u in units)
-    flops = update_flops(model, samples, args.micro_batch, share, args.full)
+    flops = update_flops(model, samples, args.micro_batch, share, args.micro_batch_tokens, args.full)
     peak_dtype = precision.update_autocast or torch.float32
     peak = matmul_peak(peak_dtype)
     print(f"model {args.model} ({'full' if args.full else 'LoRA r 16'}), {len(samples)} samples, "
