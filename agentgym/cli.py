@@ -88,6 +88,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_sft(args) -> int:
+    from agentgym.sft import sft
+
+    overrides = list(args.overrides)
+    config = args.config
+    if config is not None and "=" in config:  # `agentgym sft --resume DIR key=value`
+        overrides.insert(0, config)
+        config = None
+    if (config is None) == (args.resume is None):
+        raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
+    if args.resume and (args.from_store or args.won):
+        raise AgentGymError("--from-store and --won choose the demonstrations of a new run; "
+                            "a resumed run trains on the ones it recorded")
+    if args.from_store:
+        overrides.append(f"sft.from_store={args.from_store}")
+    if args.won:
+        overrides.append("sft.won_only=true")
+    sft(config, overrides, resume_dir=args.resume)
+    return 0
+
+
 def cmd_validate(args) -> int:
     from agentgym.config import load_config, to_yaml
     from agentgym.preflight import preflight
@@ -225,6 +246,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/quickstart.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+
+    p = command("sft", "supervised fine-tuning on demonstrations, a warm start for `train`",
+                "agentgym sft configs/textworld_sft.yaml sft.tasks=64 sft.epochs=2\n"
+                "agentgym sft configs/quickstart.yaml logging.run_dir=runs/sft_from_rl "
+                "--from-store runs/quickstart --won\n"
+                "agentgym sft --resume runs/textworld_sft sft.epochs=3\n"
+                "agentgym train configs/quickstart.yaml trainer.init_from=runs/textworld_sft",
+                cmd_sft)
+    p.description = """\
+Supervised fine-tuning on demonstrations, a warm start for `train`.
+
+By default the environment's scripted expert (walkthrough()) plays sft.tasks train-split
+tasks through the RL rollout's own prompts; its won episodes are stored as split 'sft'
+(`agentgym replay RUN_DIR`) and trained on: cross-entropy on the reply tokens only.
+--from-store RUN_DIR --won trains on a run's won episodes instead, ids exactly as sampled.
+
+Keys: sft.tasks, sft.epochs, sft.lr, sft.weight_decay, sft.batch_size (samples per
+optimizer step), sft.micro_batch, sft.max_grad_norm, sft.seed, sft.from_store,
+sft.won_only. A checkpoint is written after every epoch into logging.run_dir;
+`agentgym train CONFIG trainer.init_from=RUN_DIR` starts RL from its weights."""
+    p.add_argument("config", nargs="?", help="YAML recipe (its model:, env: and rollout: "
+                   "sections are the ones `train` uses)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("--from-store", metavar="RUN_DIR", help="demonstrations from this run's "
+                   "episode store (exact sampled ids; the eval split is never used) instead "
+                   "of the expert (sets sft.from_store)")
+    p.add_argument("--won", action="store_true", help="only won episodes (sft.won_only=true, "
+                   "the default; sft.won_only=false takes every episode)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted SFT run at the "
+                   "epoch after its last checkpoint")
 
     p = command("validate", "check a config as `train` would, without running it",
                 "agentgym validate configs/quickstart.yaml rollout.group_size=8 --print",

@@ -267,6 +267,9 @@ class TrainerConfig:
     checkpoint_every: int = bounded(10, ge=1)
     eval_every: int = bounded(0, ge=0)  # 0: evaluate before training and at the end (eval.tasks > 0)
     seed: int = bounded(0, ge=0)
+    # a run directory (its latest checkpoint) or a checkpoint directory, e.g. of
+    # `agentgym sft`: a new run starts from its weights (fresh optimizer, iteration 1)
+    init_from: Optional[str] = None
 
 
 @dataclass
@@ -274,6 +277,21 @@ class EvalConfig:
     tasks: int = bounded(0, ge=0)       # eval tasks (seeds) per evaluation; 0 disables
     group_size: int = bounded(1, ge=1)
     temperature: float = bounded(0.0, ge=0)  # 0 = greedy
+
+
+@dataclass
+class SFTConfig:
+    """``agentgym sft``: supervised fine-tuning on demonstrations before RL."""
+    tasks: int = bounded(64, ge=1)      # train-split tasks the environment's expert plays
+    epochs: int = bounded(2, ge=1)      # passes over the demonstrations; a checkpoint after each
+    lr: float = bounded(1.0e-4, gt=0)
+    weight_decay: float = bounded(0.0, ge=0)
+    batch_size: int = bounded(16, ge=1)  # samples per optimizer step
+    micro_batch: int = bounded(8, ge=1)  # samples per forward/backward
+    max_grad_norm: float = bounded(1.0, gt=0)
+    seed: int = bounded(0, ge=0)        # the expert's task seeds and the data order
+    from_store: Optional[str] = None    # a run directory: train on its stored episodes instead
+    won_only: bool = True               # only episodes that were won are demonstrations
 
 
 @dataclass
@@ -292,6 +310,7 @@ class Config:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

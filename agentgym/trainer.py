@@ -161,6 +161,13 @@ class Trainer:
             self.console.print(f"no checkpoint in {escape(str(self.run_dir))} yet: "
                                "starting the run again from iteration 1")
             resume = False
+        # a warm start (e.g. from `agentgym sft`); on resume the checkpoint's weights win, but
+        # a KL reference must again be the initial model
+        init = None
+        if cfg.trainer.init_from and (not resume or cfg.algorithm.loss.kl_coef > 0):
+            from agentgym.sft import init_checkpoint, load_init_weights  # sft imports this module
+
+            init = init_checkpoint(cfg.trainer.init_from)
         (self.run_dir / "config.yaml").write_text(to_yaml(cfg))
 
         seed_everything(cfg.trainer.seed)
@@ -171,6 +178,10 @@ class Trainer:
         precision = resolve_precision(cfg.model.dtype, cfg.model.device)
         self.console.print(precision.describe())
         model = self.policy.model
+        if init is not None:
+            load_init_weights(model, init, cfg.model)
+            self.policy.sync_weights(model, 0)
+            self.console.print(f"initial weights from {escape(str(init))}")
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         ref_model = None
