@@ -16,6 +16,7 @@ unshared batch (a suffix sample is the sample with its first P tokens removed).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -117,8 +118,9 @@ def _cache_kwarg(decoder) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+@functools.cache
 def _caches():
-    """Two caches whose ``update`` gives the same answer every time it is called, so a
+    """Two cache classes whose ``update`` gives the same answer every time it is called, so a
     layer's gradient-checkpointing replay in backward sees what its forward saw (HF's
     own cache appends, and the replay would attend to the prefix twice)."""
     from transformers import DynamicCache
