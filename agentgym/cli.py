@@ -74,9 +74,8 @@ def cmd_play(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from agentgym.trainer import train
-
+def _config_or_resume(args) -> tuple[str | None, list[str]]:
+    """The config file and overrides of `train`/`sft`, which take a config or --resume."""
     overrides = list(args.overrides)
     config = args.config
     if config is not None and "=" in config:  # `agentgym train --resume DIR key=value`
@@ -84,6 +83,13 @@ def cmd_train(args) -> int:
         config = None
     if (config is None) == (args.resume is None):
         raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
+    return config, overrides
+
+
+def cmd_train(args) -> int:
+    from agentgym.trainer import train
+
+    config, overrides = _config_or_resume(args)
     train(config, overrides, resume_dir=args.resume)
     return 0
 
@@ -91,13 +97,7 @@ def cmd_train(args) -> int:
 def cmd_sft(args) -> int:
     from agentgym.sft import sft
 
-    overrides = list(args.overrides)
-    config = args.config
-    if config is not None and "=" in config:  # `agentgym sft --resume DIR key=value`
-        overrides.insert(0, config)
-        config = None
-    if (config is None) == (args.resume is None):
-        raise AgentGymError("give a config file, or --resume RUN_DIR (not both)")
+    config, overrides = _config_or_resume(args)
     if args.resume and (args.from_store or args.won):
         raise AgentGymError("--from-store and --won choose the demonstrations of a new run; "
                             "a resumed run trains on the ones it recorded")

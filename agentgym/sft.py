@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from rich.markup import escape
 from agentgym import demonstrations
 from agentgym.algos.ppo import logprobs_from_logits
 from agentgym.checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
-from agentgym.config import Config, ModelConfig, load_config, to_yaml
+from agentgym.config import Config, ModelConfig, to_yaml
 from agentgym.episode import Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
@@ -44,7 +43,7 @@ from agentgym.preflight import preflight
 from agentgym.rundir import RunDirLock
 from agentgym.samples import Sample, build_samples, collate
 from agentgym.store import EpisodeStore
-from agentgym.trainer import build_policy, env_factory, seed_everything
+from agentgym.trainer import build_policy, env_factory, run_config, seed_everything
 from agentgym.update import response_logits
 
 
@@ -269,18 +268,7 @@ def _with_hf_backend(cfg: Config) -> Config:
 def sft(config: str | Path | Config | dict | None, overrides: list[str] | None = None,
         resume_dir: str | Path | None = None) -> Path:
     """Run ``agentgym sft`` and return the run directory (arguments as :func:`agentgym.train`)."""
-    if resume_dir is not None:
-        saved = Path(resume_dir) / "config.yaml"
-        if not saved.is_file():
-            raise AgentGymError(f"{resume_dir} has no config.yaml: is it a run directory?")
-        cfg = load_config(saved, overrides)
-        cfg.logging.run_dir = str(resume_dir)
-    elif isinstance(config, (Config, dict)):
-        data = dataclasses.asdict(config) if isinstance(config, Config) else dict(config)
-        cfg = load_config(None, overrides, base=data)
-    else:
-        cfg = load_config(config, overrides)
-    trainer = SFTTrainer(cfg, resume=resume_dir is not None)
+    trainer = SFTTrainer(run_config(config, overrides, resume_dir), resume=resume_dir is not None)
     try:
         return trainer.train()
     finally:

@@ -429,18 +429,25 @@ def train(config: str | Path | Config | dict | None, overrides: list[str] | None
     Everything ``agentgym validate`` checks is checked before any work starts.
     """
     if isinstance(config, (Config, dict)):
-        data = dataclasses.asdict(config) if isinstance(config, Config) else dict(config)
-        cfg = load_config(None, overrides, base=data)
-        return _run(cfg, resume=False)
+        resume_dir = None   # a config given as an object always starts a new run
+    return _run(run_config(config, overrides, resume_dir), resume=resume_dir is not None)
+
+
+def run_config(config: str | Path | Config | dict | None, overrides: list[str] | None,
+               resume_dir: str | Path | None) -> Config:
+    """The config a run uses: a resumed run's saved ``config.yaml``, else ``config`` (a
+    path, a Config or a dict), with ``overrides`` on top."""
     if resume_dir is not None:
         saved = Path(resume_dir) / "config.yaml"
         if not saved.is_file():
             raise AgentGymError(f"{resume_dir} has no config.yaml: is it a run directory?")
         cfg = load_config(saved, overrides)
         cfg.logging.run_dir = str(resume_dir)
-    else:
-        cfg = load_config(config, overrides)
-    return _run(cfg, resume=resume_dir is not None)
+        return cfg
+    if isinstance(config, (Config, dict)):
+        data = dataclasses.asdict(config) if isinstance(config, Config) else dict(config)
+        return load_config(None, overrides, base=data)
+    return load_config(config, overrides)
 
 
 def _run(cfg: Config, resume: bool) -> Path:
