@@ -94,7 +94,7 @@ class SFTTrainer:
         t0 = time.perf_counter()
         self.policy = build_policy(_with_hf_backend(cfg), seed=s.seed)
         self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
-        precision = resolve_precision(cfg.model.dtype, cfg.model.device)
+        precision = resolve_precision(cfg.model.dtype, cfg.model.device, lora=cfg.model.lora is not None)
         self.console.print(precision.describe())
         self.autocast_dtype = precision.update_autocast
         model = self.policy.model

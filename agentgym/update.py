@@ -34,18 +34,21 @@ import torch
 from agentgym.algos.epo import EntropyHistory, epo_loss, epo_terms, phase_weight, turn_token_weights
 from agentgym.algos.ppo import (entropy_from_logits, kl_penalty, logprobs_from_logits, ppo_clip_loss,
                                 rollout_correction_weights, sequence_log_ratio, sequence_weights)
+from agentgym.attention import grouped_attention
 from agentgym.config import LossConfig
 from agentgym.prefix_sharing import Unit, plan_units, shared_prefix_hidden, suffix
 from agentgym.samples import Sample, collate
 
 
 def response_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    predict: torch.Tensor, prefix_ids: torch.Tensor | None = None) -> torch.Tensor:
+                    predict: torch.Tensor, prefix_ids: torch.Tensor | None = None,
+                    head_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Logits at the positions where ``predict`` is True (position t predicts token t+1).
 
     ``predict`` is ``[B, T-1]``; returns ``[N, V]`` fp32 for its N true entries, row-major.
     With ``prefix_ids`` every row continues that shared prefix (prefix_sharing.py).
-    The lm head runs outside any autocast region, in the weights' dtype.
+    The lm head runs in fp32 outside any autocast region, whatever the weights' dtype
+    (a bf16 frozen head is upcast, or ``head_weight`` is its fp32 copy).
     """
     decoder = model.get_decoder()
     if prefix_ids is None:
@@ -53,8 +56,10 @@ def response_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     else:
         hidden = shared_prefix_hidden(decoder, model.config, prefix_ids, input_ids, attention_mask)
     head = model.get_output_embeddings()
+    weight = head.weight.float() if head_weight is None else head_weight
+    bias = None if head.bias is None else head.bias.float()
     with torch.autocast(hidden.device.type, enabled=False):
-        return head(hidden[:, :-1][predict].to(head.weight.dtype)).float()
+        return torch.nn.functional.linear(hidden[:, :-1][predict].float(), weight, bias)
 
 
 def epo_sample_weights(samples: list[Sample]) -> list[np.ndarray]:
@@ -107,13 +112,36 @@ class PolicyUpdater:
         self.share_prefix_min = share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given
+        self._heads: dict[int, torch.Tensor] = {}  # fp32 copies of frozen low-precision heads
 
     # --- forward passes ---------------------------------------------------------------
-    def _autocast(self):
+    def _autocast(self, model):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=self.autocast_dtype)
+        return torch.autocast(next(model.parameters()).device.type, dtype=self.autocast_dtype)
+
+    def _model_context(self, model):
+        """For a whole step, forward and backward alike (gradient checkpointing replays
+        the forward inside backward): grouped K/V attention without copies, and under
+        autocast peft's adapters take their input as it comes (peft would cast it up to
+        the fp32 adapter weights, and autocast straight back down)."""
+        stack = contextlib.ExitStack()
+        if model is not None:
+            stack.enter_context(grouped_attention(model))
+            if self.autocast_dtype is not None and hasattr(model, "peft_config"):
+                from peft.helpers import disable_input_dtype_casting
+
+                stack.enter_context(disable_input_dtype_casting(model))
+        return stack
+
+    def _head_weight(self, model) -> torch.Tensor | None:
+        """A frozen bf16 head's fp32 copy, cast once per update step (None: use it as is)."""
+        weight = model.get_output_embeddings().weight
+        if weight.dtype == torch.float32 or weight.requires_grad:
+            return None
+        if id(model) not in self._heads:
+            self._heads[id(model)] = weight.detach().float()
+        return self._heads[id(model)]
 
     def _units(self, samples: list[Sample]) -> list[Unit]:
         return plan_units(samples, self.micro_batch, self.share_prefix_min, self.micro_batch_tokens)
@@ -130,9 +158,9 @@ class PolicyUpdater:
 
     def _token_stats(self, model, batch: dict[str, torch.Tensor], predict: torch.Tensor,
                      prefix_ids: torch.Tensor | None = None):
-        with self._autocast():
+        with self._autocast(model):
             logits = response_logits(model, batch["input_ids"], batch["attention_mask"], predict,
-                                     prefix_ids)
+                                     prefix_ids, self._head_weight(model))
         logits = logits / self.temperature
         labels = batch["input_ids"][:, 1:][predict]
         return logits, logprobs_from_logits(logits, labels)
@@ -162,6 +190,13 @@ class PolicyUpdater:
         ``iteration`` (1-based) places the steps on the lr schedule and EPO's phase
         weight; by default the number of updates so far plus one.
         """
+        try:
+            with self._model_context(self.model), self._model_context(self.ref_model):
+                return self._step(samples, iteration)
+        finally:
+            self._heads.clear()         # the frozen head's fp32 copy lives for one step
+
+    def _step(self, samples: list[Sample], iteration: int | None) -> dict[str, float]:
         t0 = time.perf_counter()
         self.model.train()
         samples = [s for s in samples if any(s.loss_mask)]

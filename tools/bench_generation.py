@@ -1,10 +1,10 @@
 """Generation speed of the HF backend in fp32 against bf16 weights, on this machine.
 
-``model.dtype: auto`` keeps generation in the fp32 master weights (policy/hf.py samples
-from the very tensors the update trains, so no copy needs syncing). This measures what
-a bf16 copy would buy: the quickstart's shapes (4 tasks x 8 members sharing a ~400-token
-prompt, 12 new tokens, LoRA r 16, T 0.7), both sides in one process, alternately,
-medians compared.
+With LoRA, ``model.dtype: auto`` on a CPU with native bf16 loads the frozen base in
+bf16 (fp32 adapters) and samples from it; full fine-tuning samples from the fp32
+master weights. This measures both on the quickstart's shapes (4 tasks x 8 members
+sharing a ~400-token prompt, 12 new tokens, LoRA r 16, T 0.7): bf16 base + fp32
+adapters against all-fp32, both sides in one process, alternately, medians compared.
 
     python tools/bench_generation.py [--model smollm2-135m] [--tasks 4] [--group 8]
                                      [--prompt 400] [--new-tokens 12] [--repeats 3]

@@ -4,10 +4,11 @@ Samples have the quickstart's shapes (configs/quickstart.yaml: 2 tasks x 4 membe
 ~408-token prompts, replies of up to 12 tokens, episodes of 1-3 steps, LoRA r 16):
 at turn 0 a group's members share their whole prompt; later turns share the system
 prompt and task and differ in the observation. Both sides see the same samples, the
-same model and the same AdamW step:
+same model (the plain side in fp32) and the same AdamW step:
 
-  agentgym  PolicyUpdater as the trainer builds it (model.dtype=auto: bf16 autocast
-            where the CPU has AMX/AVX512-BF16; shared-prefix forward passes)
+  agentgym  PolicyUpdater as the trainer builds it (model.dtype=auto: where the CPU
+            has AMX/AVX512-BF16, bf16 autocast, and with LoRA a bf16 frozen base;
+            shared-prefix forward passes)
   plain     ``model(input_ids, labels=...)`` in fp32, micro-batches by length, the way
             one would write it by hand
 
@@ -125,16 +126,20 @@ def main() -> None:
                     help="gradient checkpointing on the agentgym side (model.gradient_checkpointing)")
     args = ap.parse_args()
 
-    model, tokenizer = load_model_and_tokenizer(args.model)
-    if not args.full:
-        model = apply_lora(model, {"r": 16, "alpha": 32})   # the quickstart's, as the trainer applies it
+    precision = resolve_precision("float32" if args.fp32 else "auto", lora=not args.full)
+
+    def load(dtype):
+        model, tokenizer = load_model_and_tokenizer(args.model, dtype=dtype)
+        if not args.full:
+            model = apply_lora(model, {"r": 16, "alpha": 32})   # the quickstart's, as the trainer applies it
+        return model, tokenizer
+
+    model, tokenizer = load(precision.weights)                  # as the trainer loads it
     loaded_gb = rss_gb()
     pad = tokenizer.pad_token_id
     samples = quickstart_samples(len(tokenizer), groups=args.groups)
     tokens = sum(len(s.input_ids) for s in samples)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-7)
-    precision = resolve_precision("float32" if args.fp32 else "auto")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-7)
     share = 0 if args.no_share else 32
     updater = PolicyUpdater(model, optimizer, None, LossConfig(), temperature=0.7, pad_id=pad,
                             micro_batch=args.micro_batch, autocast_dtype=precision.update_autocast,
@@ -155,10 +160,14 @@ def main() -> None:
     ours_step()                             # untimed: allocator and thread-pool warm-up
     ours = [timed(ours_step) for _ in range(1)]
     update_peak_gb = rss_gb()
-    plain_step(model, optimizer, samples, args.micro_batch, pad)
+    plain_model, plain_optimizer = model, optimizer       # the plain side trains fp32 weights
+    if precision.weights != torch.float32:
+        plain_model = load(torch.float32)[0]
+        plain_optimizer = torch.optim.AdamW([p for p in plain_model.parameters() if p.requires_grad], lr=1e-7)
+    plain_step(plain_model, plain_optimizer, samples, args.micro_batch, pad)
     plain = []
     for _ in range(args.repeats):
-        plain.append(timed(lambda: plain_step(model, optimizer, samples, args.micro_batch, pad)))
+        plain.append(timed(lambda: plain_step(plain_model, plain_optimizer, samples, args.micro_batch, pad)))
         ours.append(timed(ours_step))
     t_ours, t_plain = statistics.median(ours), statistics.median(plain)
     units = plan_units(samples, args.micro_batch, share, args.micro_batch_tokens)

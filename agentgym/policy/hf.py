@@ -40,6 +40,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from agentgym.attention import grouped_attention
 from agentgym.errors import AgentGymError
 from agentgym.policy.base import (FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams,
                                   TokenizerPolicy, prompt_budgets)
@@ -134,9 +135,10 @@ def _narrow_linears(model):
 # every step whenever a padding mask is present. With agent prompts of ~1k tokens these
 # copies cost as much as the model itself. Generation therefore uses
 #  * _GrowingLayer: a preallocated buffer per layer, filled in place, exposed as views;
-#  * _decode_attention: for one-token queries, the query heads sharing a K/V head are
-#    folded into the query-length axis, so attention reads the cached K/V directly.
-# Both apply only inside HFPolicy.generate; prefill and training use transformers' code.
+#  * agentgym.attention.grouped_attention: grouped K/V heads are not repeated (for
+#    one-token queries the query heads sharing a K/V head are folded into the
+#    query-length axis, so attention reads the cached K/V directly).
+# The cache applies only inside HFPolicy.generate.
 
 
 _GROWING = None  # the GrowingLayer class, built on first use (it subclasses DynamicLayer)
@@ -247,56 +249,6 @@ def _crop_left(cache, n: int) -> bool:
             layer.keys = layer.keys[:, :, n:, :]
             layer.values = layer.values[:, :, n:, :]
     return True
-
-
-ATTENTION_NAME = "agentgym_sdpa"
-_attention_registered = False
-
-
-def _decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
-    """sdpa, except that a single-position query over grouped K/V heads is computed
-    without repeating K/V: (b, kv_heads * rep, 1, d) -> (b, kv_heads, rep, d)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    b, q_heads, q_len, d = query.shape
-    kv_heads = key.shape[1]
-    if q_len != 1 or kv_heads == q_heads or q_heads % kv_heads or dropout or kwargs.get("position_bias") is not None \
-            or (attention_mask is not None and (attention_mask.dim() != 4 or attention_mask.shape[1] != 1
-                                                or attention_mask.shape[2] != 1)):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                      scaling=scaling, is_causal=is_causal, **kwargs)
-    q = query.reshape(b, kv_heads, q_heads // kv_heads, d)
-    if attention_mask is not None:
-        attention_mask = attention_mask[..., : key.shape[-2]]
-    out = F.scaled_dot_product_attention(q, key, value, attn_mask=attention_mask, scale=scaling)
-    return out.reshape(b, q_heads, 1, d).transpose(1, 2).contiguous(), None
-
-
-def _register_attention() -> None:
-    global _attention_registered
-    if _attention_registered:
-        return
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(ATTENTION_NAME, _decode_attention)
-    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
-    _attention_registered = True
-
-
-@contextmanager
-def _generation_attention(model):
-    """Switch an sdpa model to :func:`_decode_attention` for the block."""
-    config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa":
-        yield False
-        return
-    _register_attention()
-    config._attn_implementation = ATTENTION_NAME
-    try:
-        yield True
-    finally:
-        config._attn_implementation = "sdpa"
 
 
 # --------------------------------------------------------------------------- sampling
@@ -575,7 +527,7 @@ class HFPolicy(TokenizerPolicy):
         self.model.eval()
         try:
             with torch.inference_mode(), _narrow_linears(self.model), \
-                    _generation_attention(self.model) as sdpa:
+                    grouped_attention(self.model) as sdpa:
                 cache = _new_cache(self.model, width + max_steps)
                 with _generation_threads(prefill_threads):
                     if _is_growing(cache):
