@@ -2,7 +2,18 @@
 
 glibc keeps the heap it grew for a large temporary (an update's activations, a
 rollout's K/V cache) and the process stays that large until exit; ``malloc_trim``
-returns the free part. Elsewhere (macOS, musl) this is a no-op.
+returns the free part. Two process settings keep it from growing in the first place
+(:func:`limit_retained_memory`, measured on the quickstart, 3 iterations: resident
+set between phases 2.9 -> 2.0 GB, update peak 3.9 -> 3.0 GB, same speed):
+
+  * glibc raises its mmap threshold each time a large mmapped block is freed, so after
+    the first update activations come from the heap, fragment it and stay; a fixed
+    1 MiB threshold keeps every large buffer mmapped, returned to the system on free;
+  * oneDNN caches up to 1024 compiled primitives, one per matmul shape, and the
+    update's shapes change with every batch; 16 are kept (ONEDNN_PRIMITIVE_CACHE_CAPACITY,
+    unless the user set it).
+
+Elsewhere (macOS, musl) these are no-ops.
 """
 
 from __future__ import annotations
@@ -10,8 +21,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import resource
 import sys
+
+M_MMAP_THRESHOLD = -3       # mallopt parameter (malloc.h)
+MMAP_THRESHOLD = 1 << 20
+ONEDNN_CACHE = "16"
 
 
 @functools.cache
@@ -23,6 +39,14 @@ def _libc():
         return libc if hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
+
+
+def limit_retained_memory() -> None:
+    """Call before the first matmul (oneDNN reads its cache size once)."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def release_freed_memory() -> None:

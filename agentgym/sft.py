@@ -36,6 +36,7 @@ from agentgym.config import Config, ModelConfig, to_yaml
 from agentgym.episode import Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
+from agentgym.memory import limit_retained_memory
 from agentgym.metrics import METRICS_FILE, MetricsLogger
 from agentgym.policy.models import canonical_name
 from agentgym.precision import resolve_precision
@@ -84,6 +85,7 @@ class SFTTrainer:
                                 "to a new directory for the SFT run")
 
     def _setup(self, resume: bool) -> None:
+        limit_retained_memory()
         cfg, s = self.cfg, self.cfg.sft
         checkpoint = latest_checkpoint(self.run_dir)
         if checkpoint is not None and not resume:

@@ -36,7 +36,7 @@ from agentgym.rollout.envpool import EnvMaker, EnvPool
 from agentgym.episode import TERMINATIONS, Episode
 from agentgym.errors import AgentGymError
 from agentgym.mainguard import check_main_guard
-from agentgym.memory import peak_rss_gb, release_freed_memory
+from agentgym.memory import limit_retained_memory, peak_rss_gb, release_freed_memory
 from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval_line,
                               merge_iterations, read_metrics, summary_line)
 from agentgym.policy import make_policy
@@ -154,6 +154,7 @@ class Trainer:
             raise
 
     def _setup(self, cfg: Config, resume: bool) -> None:
+        limit_retained_memory()
         if not resume and latest_checkpoint(self.run_dir) is not None:
             raise AgentGymError(f"{self.run_dir} already holds a run: continue it with "
                                 f"`agentgym train --resume {self.run_dir}`, or set logging.run_dir")

@@ -112,7 +112,7 @@ class PolicyUpdater:
         self.share_prefix_min = share_prefix_min
         self.entropy_history = EntropyHistory()   # EPO: one value per past RL step
         self._updates = 0                         # iterations updated, when none is given
-        self._heads: dict[int, torch.Tensor] = {}  # fp32 copies of frozen low-precision heads
+        self._heads: dict[int, torch.Tensor] | None = None  # in a step: fp32 copies of frozen heads
 
     # --- forward passes ---------------------------------------------------------------
     def _autocast(self, model):
@@ -137,7 +137,7 @@ class PolicyUpdater:
     def _head_weight(self, model) -> torch.Tensor | None:
         """A frozen bf16 head's fp32 copy, cast once per update step (None: use it as is)."""
         weight = model.get_output_embeddings().weight
-        if weight.dtype == torch.float32 or weight.requires_grad:
+        if weight.dtype == torch.float32 or weight.requires_grad or self._heads is None:
             return None
         if id(model) not in self._heads:
             self._heads[id(model)] = weight.detach().float()
@@ -190,11 +190,12 @@ class PolicyUpdater:
         ``iteration`` (1-based) places the steps on the lr schedule and EPO's phase
         weight; by default the number of updates so far plus one.
         """
+        self._heads = {}
         try:
             with self._model_context(self.model), self._model_context(self.ref_model):
                 return self._step(samples, iteration)
         finally:
-            self._heads.clear()         # the frozen head's fp32 copy lives for one step
+            self._heads = None          # the frozen head's fp32 copy lives for one step
 
     def _step(self, samples: list[Sample], iteration: int | None) -> dict[str, float]:
         t0 = time.perf_counter()

@@ -127,6 +127,32 @@ def test_bf16_autocast_trains(tiny):
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+def test_lora_on_a_bf16_base_trains_its_fp32_adapters(tiny):
+    """model.dtype=auto with LoRA on native bf16: frozen bf16 base, fp32 adapters."""
+    from agentgym.policy.models import apply_lora
+
+    model = apply_lora(_model(tiny).to(torch.bfloat16), {"r": 4})
+    trained = {p.dtype for p in model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert trained == {torch.float32} and frozen == {torch.bfloat16}
+    samples = [s for s in _samples() if s.advantages[-1] > 0]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    up = PolicyUpdater(model, opt, None, LossConfig(), temperature=1.0, pad_id=0, micro_batch=4,
+                       autocast_dtype=torch.bfloat16)
+    base = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
+
+    def nll():
+        return -float(torch.cat(up._score(model, samples)).mean())
+
+    before = nll()
+    for it in range(1, 6):
+        assert math.isfinite(up.step(samples, iteration=it)["loss/policy"])
+    assert nll() < before - 0.1
+    assert all(torch.equal(p, base[n]) for n, p in model.named_parameters() if not p.requires_grad)
+    assert up._heads is None                                 # the fp32 head copy lives for one step
+    assert all(m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled"))
+
+
 def test_precision_detection_from_flags():
     assert cpu_flags("processor: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n") >= {"amx_bf16"}
     assert native_bf16("cpu", {"avx512f", "avx512_bf16"})
@@ -136,6 +162,10 @@ def test_precision_detection_from_flags():
     fast = resolve_precision("auto", "cpu", flags={"amx_bf16"})
     assert fast.weights == torch.float32 and fast.update_autocast == torch.bfloat16
     assert "bf16 autocast" in fast.describe()
+    lora = resolve_precision("auto", "cpu", flags={"amx_bf16"}, lora=True)
+    assert (lora.weights, lora.adapters, lora.update_autocast) == (torch.bfloat16, torch.float32, torch.bfloat16)
+    assert "bfloat16 frozen base + float32 LoRA adapters" in lora.describe()
+    assert resolve_precision("auto", "cpu", flags={"avx2"}, lora=True).weights == torch.float32
     explicit = resolve_precision("bfloat16", "cpu", flags={"amx_bf16"})
     assert explicit.weights == torch.bfloat16 and explicit.update_autocast is None
 
