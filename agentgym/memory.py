@@ -3,15 +3,16 @@
 glibc keeps the heap it grew for a large temporary (an update's activations, a
 rollout's K/V cache) and the process stays that large until exit; ``malloc_trim``
 returns the free part. Two process settings keep it from growing in the first place
-(:func:`limit_retained_memory`, measured on the quickstart, 3 iterations: resident
-set between phases 2.9 -> 2.0 GB, update peak 3.9 -> 3.0 GB, same speed):
+(:func:`limit_retained_memory`; with them and micro_batch_tokens 1024 the quickstart
+peaked at 3.02 GB instead of 4.01, at the same seconds per iteration):
 
   * glibc raises its mmap threshold each time a large mmapped block is freed, so after
     the first update activations come from the heap, fragment it and stay; a fixed
     1 MiB threshold keeps every large buffer mmapped, returned to the system on free;
   * oneDNN caches up to 1024 compiled primitives, one per matmul shape, and the
-    update's shapes change with every batch; 16 are kept (ONEDNN_PRIMITIVE_CACHE_CAPACITY,
-    unless the user set it).
+    update's shapes change with every batch; 64 are kept (ONEDNN_PRIMITIVE_CACHE_CAPACITY,
+    unless the user set it). 16 would hold less but recompiles within one update
+    step: tools/bench_update.py took 8.5 s instead of 4.7.
 
 Elsewhere (macOS, musl) these are no-ops.
 """
@@ -27,7 +28,7 @@ import sys
 
 M_MMAP_THRESHOLD = -3       # mallopt parameter (malloc.h)
 MMAP_THRESHOLD = 1 << 20
-ONEDNN_CACHE = "16"
+ONEDNN_CACHE = "64"
 
 
 @functools.cache
