@@ -33,19 +33,17 @@ def sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling=None, i
     kv_heads = key.shape[1]
     plain = kv_heads == q_heads or q_heads % kv_heads or dropout or kwargs.get("position_bias") is not None \
         or kwargs.get("output_attentions") or kwargs.get("cache") is not None
-    if plain:
+    decode = q_len == 1 and (attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1
+                                                        and attention_mask.shape[2] == 1))
+    if plain or not (decode or query.device.type == "cpu"):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, is_causal=is_causal, **kwargs)
-    if q_len == 1 and (attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1
-                                                  and attention_mask.shape[2] == 1)):
+    if decode:
         q = query.reshape(b, kv_heads, q_heads // kv_heads, d)
         if attention_mask is not None:
             attention_mask = attention_mask[..., : key.shape[-2]]
         out = F.scaled_dot_product_attention(q, key, value, attn_mask=attention_mask, scale=scaling)
         return out.reshape(b, q_heads, 1, d).transpose(1, 2).contiguous(), None
-    if query.device.type != "cpu":
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                      scaling=scaling, is_causal=is_causal, **kwargs)
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     causal = bool(causal and q_len > 1 and attention_mask is None)
     if causal and key.shape[2] > q_len:        # an empty static cache: keep the first q_len keys

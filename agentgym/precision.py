@@ -85,3 +85,8 @@ def resolve_precision(dtype: str, device: str = "cpu", flags: set[str] | None = 
             return Precision(torch.bfloat16, torch.bfloat16, f"model.dtype=auto: {where}, LoRA", adapters)
         return Precision(torch.float32, torch.bfloat16, f"model.dtype=auto: {where}")
     return Precision(torch.float32, None, "model.dtype=auto: no native bf16 here, fp32", adapters)
+
+
+def model_precision(model) -> Precision:
+    """The precision of a ``model:`` config section (its dtype, device and LoRA)."""
+    return resolve_precision(model.dtype, model.device, lora=model.lora is not None)

@@ -39,7 +39,7 @@ from agentgym.mainguard import check_main_guard
 from agentgym.memory import limit_retained_memory
 from agentgym.metrics import METRICS_FILE, MetricsLogger
 from agentgym.policy.models import canonical_name
-from agentgym.precision import resolve_precision
+from agentgym.precision import model_precision
 from agentgym.preflight import preflight
 from agentgym.rundir import RunDirLock
 from agentgym.samples import Sample, build_samples, collate
@@ -96,7 +96,7 @@ class SFTTrainer:
         t0 = time.perf_counter()
         self.policy = build_policy(_with_hf_backend(cfg), seed=s.seed)
         self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
-        precision = resolve_precision(cfg.model.dtype, cfg.model.device, lora=cfg.model.lora is not None)
+        precision = model_precision(cfg.model)
         self.console.print(precision.describe())
         self.autocast_dtype = precision.update_autocast
         model = self.policy.model

@@ -41,7 +41,7 @@ from agentgym.metrics import (METRICS_FILE, MetricsLogger, comparison_line, eval
                               merge_iterations, read_metrics, summary_line)
 from agentgym.policy import make_policy
 from agentgym.policy.base import SamplingParams
-from agentgym.precision import resolve_precision
+from agentgym.precision import model_precision
 from agentgym.preflight import preflight
 from agentgym.prompting import template_for
 from agentgym.registry import resolve_id
@@ -66,7 +66,7 @@ def build_policy(cfg: Config, seed: int | None = None):
                 "dropout": cfg.model.lora.dropout, "target_modules": list(cfg.model.lora.target_modules)}
     if cfg.rollout.backend == "openai":
         return make_policy(cfg.model.name, backend="openai", base_url=cfg.rollout.base_url)
-    dtype = resolve_precision(cfg.model.dtype, cfg.model.device, lora=cfg.model.lora is not None).weights
+    dtype = model_precision(cfg.model).weights
     if cfg.rollout.backend == "vllm":
         v = cfg.rollout.vllm
         return make_policy(cfg.model.name, backend="vllm", dtype=str(dtype).removeprefix("torch."),
@@ -176,7 +176,7 @@ class Trainer:
         t0 = time.perf_counter()
         self.policy = build_policy(cfg, seed=cfg.trainer.seed)
         self.console.print(f"model {escape(cfg.model.name)} loaded in {time.perf_counter() - t0:.1f} s")
-        precision = resolve_precision(cfg.model.dtype, cfg.model.device, lora=cfg.model.lora is not None)
+        precision = model_precision(cfg.model)
         self.console.print(precision.describe())
         model = self.policy.model
         if init is not None:
